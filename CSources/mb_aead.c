@@ -1,0 +1,105 @@
+/* mb_aead.c - AES-256-GCM over mbedtls_gcm with argument checking. */
+#include "modbatt/mb_aead.h"
+
+#include "modbatt/mb_errors.h"
+#include "modbatt/mb_util.h"
+
+static int tag_len_ok(size_t tag_len)
+{
+    /* SP 800-38D 5.2.1.2: 128, 120, 112, 104, 96 bits; 64 and 32 for
+     * special applications. */
+    return tag_len == 4u || tag_len == 8u || (tag_len >= 12u && tag_len <= 16u);
+}
+
+static int check_args(const mb_aead *ctx, const uint8_t *nonce,
+                      const uint8_t *aad, size_t aad_len,
+                      const uint8_t *in, const uint8_t *out, size_t len,
+                      const uint8_t *tag, size_t tag_len)
+{
+    if (ctx == NULL || nonce == NULL || tag == NULL ||
+        (aad == NULL && aad_len != 0) ||
+        ((in == NULL || out == NULL) && len != 0)) {
+        return MB_ERR_NULL;
+    }
+    if (!tag_len_ok(tag_len)) {
+        return MB_ERR_TAG_LENGTH;
+    }
+    if (!ctx->key_set) {
+        return MB_ERR_KEY_NOT_SET;
+    }
+    return MB_OK;
+}
+
+void mb_aead_init(mb_aead *ctx)
+{
+    if (ctx == NULL) {
+        return;
+    }
+    mbedtls_gcm_init(&ctx->gcm);
+    ctx->key_set = 0;
+}
+
+int mb_aead_setkey(mb_aead *ctx, const uint8_t key[32])
+{
+    if (ctx == NULL || key == NULL) {
+        return MB_ERR_NULL;
+    }
+    ctx->key_set = 0;
+    if (mbedtls_gcm_setkey(&ctx->gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0) {
+        return MB_ERR_CRYPTO;
+    }
+    ctx->key_set = 1;
+    return MB_OK;
+}
+
+int mb_aead_seal(mb_aead *ctx, const uint8_t nonce[12],
+                 const uint8_t *aad, size_t aad_len,
+                 const uint8_t *pt, size_t len, uint8_t *ct,
+                 uint8_t *tag, size_t tag_len)
+{
+    int ret = check_args(ctx, nonce, aad, aad_len, pt, ct, len, tag, tag_len);
+    if (ret != MB_OK) {
+        return ret;
+    }
+    if (mbedtls_gcm_crypt_and_tag(&ctx->gcm, MBEDTLS_GCM_ENCRYPT, len,
+                                  nonce, MB_AEAD_NONCE_LEN, aad, aad_len,
+                                  pt, ct, tag_len, tag) != 0) {
+        mb_wipe(ct, len);
+        mb_wipe(tag, tag_len);
+        return MB_ERR_CRYPTO;
+    }
+    return MB_OK;
+}
+
+int mb_aead_open(mb_aead *ctx, const uint8_t nonce[12],
+                 const uint8_t *aad, size_t aad_len,
+                 const uint8_t *ct, size_t len,
+                 const uint8_t *tag, size_t tag_len,
+                 uint8_t *pt)
+{
+    int ret = check_args(ctx, nonce, aad, aad_len, ct, pt, len, tag, tag_len);
+    if (ret != MB_OK) {
+        if (pt != NULL && ret != MB_ERR_NULL) {
+            mb_wipe(pt, len);
+        }
+        return ret;
+    }
+    /* mbedtls_gcm_auth_decrypt compares the tag in constant time and wipes
+     * the output on mismatch. */
+    ret = mbedtls_gcm_auth_decrypt(&ctx->gcm, len, nonce, MB_AEAD_NONCE_LEN,
+                                   aad, aad_len, tag, tag_len, ct, pt);
+    if (ret == 0) {
+        return MB_OK;
+    }
+    mb_wipe(pt, len);
+    return ret == MBEDTLS_ERR_GCM_AUTH_FAILED ? MB_ERR_AUTH : MB_ERR_CRYPTO;
+}
+
+void mb_aead_free(mb_aead *ctx)
+{
+    if (ctx == NULL) {
+        return;
+    }
+    mbedtls_gcm_free(&ctx->gcm);   /* frees the cipher context, zeroizes */
+    mb_wipe(ctx, sizeof(*ctx));
+}

@@ -1,0 +1,95 @@
+// swift-tools-version:6.1
+//
+// Layout (arrows point one way):
+//   CModbatt (C core, CSources/ + include/)  ->  Modbatt (Swift safety layer)
+//   -> ModbattCAN (transports) / ModbattBridge (API-Bridge client + server)
+//   -> modbatt (CLI)
+import PackageDescription
+
+let package = Package(
+    name: "Modbatt",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Modbatt", targets: ["Modbatt"]),
+        .library(name: "ModbattCAN", targets: ["ModbattCAN"]),
+        .library(name: "ModbattBridge", targets: ["ModbattBridge"]),
+        .executable(name: "modbatt", targets: ["ModbattCLI"]),
+    ],
+    traits: [
+        // Interface setup (bitrate, up/down, restart) for SocketCAN through
+        // libsocketcan. Apps that only want the crypto leave it off.
+        .trait(name: "SocketCANSetup"),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    ],
+    targets: [
+        // The C core: firmware shares these sources. mbedTLS 2.28 (Debian's
+        // libmbedtls-dev) has no pkg-config file, so we link it by name.
+        .target(
+            name: "CModbatt",
+            path: ".",
+            exclude: ["CSources/Makefile", "CSources/config", "CSources/README.md"],
+            sources: ["CSources"],
+            publicHeadersPath: "include",
+            linkerSettings: [.linkedLibrary("mbedcrypto")]
+        ),
+        .target(
+            name: "Modbatt",
+            dependencies: ["CModbatt"]
+        ),
+        .testTarget(
+            name: "ModbattTests",
+            dependencies: ["Modbatt", "CModbatt"]
+        ),
+
+        // CAN transports: virtual bus, SocketCAN, socketcand, candump logs.
+        // The AF_CAN socket code is C (Glibc has no sockaddr_can).
+        .target(
+            name: "CModbattSocketCAN",
+            cSettings: [.define("MB_HAVE_LIBSOCKETCAN", .when(traits: ["SocketCANSetup"]))],
+            linkerSettings: [.linkedLibrary("socketcan", .when(traits: ["SocketCANSetup"]))]
+        ),
+        .target(
+            name: "ModbattCAN",
+            dependencies: [
+                "Modbatt", "CModbattSocketCAN",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ModbattCANTests",
+            dependencies: ["ModbattCAN"]
+        ),
+
+        // API-Bridge: client and the embedded server.
+        .target(
+            name: "ModbattBridge",
+            dependencies: [
+                "Modbatt",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ModbattBridgeTests",
+            dependencies: ["ModbattBridge"]
+        ),
+
+        // The `modbatt` command-line tool.
+        .executableTarget(
+            name: "ModbattCLI",
+            dependencies: [
+                "Modbatt", "ModbattCAN", "ModbattBridge",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,19 @@
+internal import CModbatt
+
+/// HKDF-SHA256 (RFC 5869) through the C core.
+public enum HKDF {
+    /// Derive `outputCount` bytes (1...8160) as a zeroizing secret.
+    public static func sha256(
+        salt: [UInt8], inputKeyMaterial ikm: borrowing SecretBytes, info: [UInt8], outputCount: Int
+    ) throws(ModbattError) -> SecretBytes {
+        let okm = SecretBytes(zeroed: outputCount)
+        let code = ikm.withUnsafeBytes { ikmRaw in
+            okm.withUnsafeMutableBytes { out in
+                mb_hkdf_sha256(salt, salt.count, ikmRaw.bindMemory(to: UInt8.self).baseAddress, ikmRaw.count,
+                               info, info.count, out.bindMemory(to: UInt8.self).baseAddress, outputCount)
+            }
+        }
+        try ModbattError.check(code)
+        return okm
+    }
+}

@@ -1,0 +1,28 @@
+/**
+ * \file modbatt.h
+ * \brief Umbrella header of the Modbatt C core. Include this one.
+ *
+ * | header        | what                                            |
+ * |---------------|-------------------------------------------------|
+ * | mb_errors.h   | MB_OK / MB_ERR_* codes, mb_strerror()           |
+ * | mb_util.h     | constant-time compare, wiping                   |
+ * | mb_hkdf.h     | HMAC-SHA256, HKDF-SHA256 (RFC 5869)             |
+ * | mb_aead.h     | AES-256-GCM with a kept key schedule            |
+ * | mb_nonce.h    | fixed-field || counter nonces that never repeat |
+ * | mb_replay.h   | anti-replay sliding window                      |
+ * | mb_canid.h    | the ModBatt 29-bit CAN id layout                |
+ * | mb_pair.h     | pair key derivation from two key halves + salt  |
+ */
+#ifndef MODBATT_MODBATT_H
+#define MODBATT_MODBATT_H
+
+#include "modbatt/mb_errors.h"
+#include "modbatt/mb_util.h"
+#include "modbatt/mb_hkdf.h"
+#include "modbatt/mb_aead.h"
+#include "modbatt/mb_nonce.h"
+#include "modbatt/mb_replay.h"
+#include "modbatt/mb_canid.h"
+#include "modbatt/mb_pair.h"
+
+#endif /* MODBATT_MODBATT_H */
