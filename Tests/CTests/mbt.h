@@ -3,8 +3,9 @@
  *
  * Each test_*.c is its own program: it includes this header, defines test
  * functions, and lists them in main() with MBT_RUN(). Checks record a failure
- * and carry on; the program prints "<file>: N passed, M failed" (one check =
- * one count) and exits non-zero if anything failed. Tests/CTests/Makefile
+ * and carry on; a test function passes when all its checks pass. The program
+ * prints "<file>: N passed, M failed (K checks)" counting test functions and
+ * exits non-zero if anything failed. Tests/CTests/Makefile
  * builds and runs every test_*.c and totals the counts.
  */
 #ifndef MBT_H
@@ -15,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unsigned mbt_passed;
+static unsigned mbt_passed;        /* checks */
 static unsigned mbt_failed;
+static unsigned mbt_tests_passed;  /* test functions */
+static unsigned mbt_tests_failed;
 static const char *mbt_current = "";
 
-static void mbt_fail(const char *file, int line, const char *what)
+static inline void mbt_fail(const char *file, int line, const char *what)
 {
     mbt_failed++;
     fprintf(stderr, "FAIL %s:%d [%s] %s\n", file, line, mbt_current, what);
@@ -43,16 +46,21 @@ static void mbt_fail(const char *file, int line, const char *what)
             mbt_fail(__FILE__, __LINE__, "bytes differ: " #actual " vs " #expected); } \
     } while (0)
 
-#define MBT_RUN(fn) do { mbt_current = #fn; fn(); } while (0)
+#define MBT_RUN(fn) do { \
+        unsigned mbt_before_ = mbt_failed; \
+        mbt_current = #fn; fn(); \
+        if (mbt_failed == mbt_before_) { mbt_tests_passed++; } else { mbt_tests_failed++; } \
+    } while (0)
 
-static int mbt_finish(const char *name)
+static inline int mbt_finish(const char *name)
 {
-    printf("%s: %u passed, %u failed\n", name, mbt_passed, mbt_failed);
+    printf("%s: %u passed, %u failed (%u checks)\n", name, mbt_tests_passed,
+           mbt_tests_failed, mbt_passed + mbt_failed);
     return mbt_failed == 0 ? 0 : 1;
 }
 
 /* Hex helpers for vectors. Returns decoded length, or -1 on bad input. */
-static int mbt_unhex(const char *hex, uint8_t *out, size_t cap)
+static inline int mbt_unhex(const char *hex, uint8_t *out, size_t cap)
 {
     size_t n = strlen(hex), i;
     if (n % 2u != 0u || n / 2u > cap) {
@@ -68,7 +76,7 @@ static int mbt_unhex(const char *hex, uint8_t *out, size_t cap)
     return (int)(n / 2u);
 }
 
-static void mbt_hex(const uint8_t *in, size_t len, char *out)
+static inline void mbt_hex(const uint8_t *in, size_t len, char *out)
 {
     size_t i;
     for (i = 0; i < len; i++) {

@@ -1,0 +1,45 @@
+"""Run every C test program and the Python cross-check; total the counts.
+
+Usage: python3 run_ctests.py TEST_BINARY... -- CROSSCHECK_TOOL
+Each program prints "<name>: N passed, M failed" (test functions; the
+cross-check counts random cases). The last line of this
+script's output is "C tests: N passed, M failed"; exit status 1 on failure."""
+import re
+import subprocess
+import sys
+
+LINE = re.compile(r"^(\S+): (\d+) passed, (\d+) failed")
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    counts = [LINE.match(l) for l in proc.stdout.splitlines()]
+    counts = [m for m in counts if m]
+    if not counts:
+        print(f"{cmd[-1]}: no result line (exit {proc.returncode})", file=sys.stderr)
+        return 0, 1
+    passed, failed = int(counts[-1].group(2)), int(counts[-1].group(3))
+    if proc.returncode != 0 and failed == 0:
+        failed = 1
+    return passed, failed
+
+
+def main():
+    sep = sys.argv.index("--")
+    tests, tool = sys.argv[1:sep], sys.argv[sep + 1]
+    total_passed = total_failed = 0
+    for t in tests:
+        p, f = run([t])
+        total_passed += p
+        total_failed += f
+    p, f = run([sys.executable, "crosscheck.py", tool])
+    total_passed += p
+    total_failed += f
+    print(f"C tests: {total_passed} passed, {total_failed} failed")
+    return 1 if total_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
