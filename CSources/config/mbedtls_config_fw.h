@@ -22,6 +22,10 @@
 #define MBEDTLS_PLATFORM_MEMORY
 #define MBEDTLS_PLATFORM_NO_STD_FUNCTIONS
 #define MBEDTLS_MEMORY_BUFFER_ALLOC_C      /* GCM's AES context, bignums */
+/* The static allocator halts on heap corruption through mbedtls_exit(); with
+ * no libc exit() the firmware supplies mb_platform_fatal() (reset or halt). */
+#define MBEDTLS_PLATFORM_EXIT_MACRO mb_platform_fatal
+void mb_platform_fatal(int status);
 
 /* Symmetric crypto for frames and key packages. */
 #define MBEDTLS_AES_C
