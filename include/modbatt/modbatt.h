@@ -12,6 +12,10 @@
  * | mb_replay.h   | anti-replay sliding window                      |
  * | mb_canid.h    | the ModBatt 29-bit CAN id layout                |
  * | mb_pair.h     | pair key derivation from two key halves + salt  |
+ * | mb_seg.h      | CAN frames, profiles, message -> frames split   |
+ * | mb_reasm.h    | bounded reassembly of chunked messages          |
+ * | mb_msg.h      | v1 message ids, types, payload layouts          |
+ * | mb_session.h  | secure sessions: handshake, seal/open, rotation |
  */
 #ifndef MODBATT_MODBATT_H
 #define MODBATT_MODBATT_H
@@ -24,5 +28,9 @@
 #include "modbatt/mb_replay.h"
 #include "modbatt/mb_canid.h"
 #include "modbatt/mb_pair.h"
+#include "modbatt/mb_seg.h"
+#include "modbatt/mb_reasm.h"
+#include "modbatt/mb_msg.h"
+#include "modbatt/mb_session.h"
 
 #endif /* MODBATT_MODBATT_H */

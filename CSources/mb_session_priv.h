@@ -1,0 +1,54 @@
+/*
+ * mb_session_priv.h - helpers shared by mb_session*.c; not a public API.
+ */
+#ifndef MODBATT_MB_SESSION_PRIV_H
+#define MODBATT_MB_SESSION_PRIV_H
+
+#include "modbatt/mb_session.h"
+
+#define MBS_HS_IDLE        0u
+#define MBS_HS_WAIT_REPLY  1u
+#define MBS_HS_WAIT_FINISH 2u
+#define MBS_HS_KEYS_LEN   96u   /* mac key | chain c->d | chain d->c */
+
+/* Wrap-safe "a is at or after b" on a millisecond clock. */
+static inline int mbs_after_eq(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) >= 0;
+}
+
+/* mb_session_kdf.c */
+int mbs_pair_secret(const mb_pair_keys *keys, uint8_t ps[32]);
+int mbs_hs_keys(const uint8_t ps[32], const uint8_t key_id[4],
+                const uint8_t n_i[16], const uint8_t n_r[16],
+                uint8_t device_id, mb_role initiator, uint8_t out[MBS_HS_KEYS_LEN]);
+int mbs_epoch_key(const uint8_t chain[32], uint32_t epoch, uint8_t key[32]);
+int mbs_epoch_fixed(const uint8_t chain[32], uint32_t epoch, uint8_t fixed[4]);
+int mbs_chain_next(const uint8_t chain[32], uint32_t epoch, uint8_t next[32]);
+int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
+               const uint8_t *hello, const uint8_t *reply, size_t reply_len,
+               uint8_t mac[16]);
+
+/* mb_session.c */
+void mbs_emit(const mb_session *s, mb_event_type type, uint16_t msg_id, int code,
+              uint32_t epoch, uint64_t counter);
+int  mbs_send_wire(mb_session *s, uint16_t msg_id, bool encrypted,
+                   const uint8_t *wire, size_t len);
+int  mbs_install(mb_session *s, const uint8_t hs_keys[MBS_HS_KEYS_LEN], uint32_t now_ms);
+
+/* mb_session_hs.c */
+int  mbs_hs_start(mb_session *s, uint8_t flags, uint32_t now_ms);
+int  mbs_hs_rx(mb_session *s, unsigned type, const uint8_t *msg, size_t len, uint32_t now_ms);
+int  mbs_hs_poll(mb_session *s, uint32_t now_ms);
+
+/* mb_session_epoch.c */
+int  mbs_tx_rotate(mb_session *s, uint32_t now_ms);
+int  mbs_tx_maybe_rotate(mb_session *s, uint32_t now_ms);
+int  mbs_rx_install_epoch0(mb_session *s, const uint8_t chain0[32], uint32_t now_ms);
+int  mbs_tx_install_epoch0(mb_session *s, const uint8_t chain0[32], uint32_t now_ms);
+int  mbs_rx_open(mb_session *s, uint32_t msg_key, const uint8_t *wire, size_t len,
+                 uint32_t now_ms, mb_session_msg *out);
+void mbs_rx_grace(mb_session *s, uint32_t now_ms);
+void mbs_aad(uint32_t msg_key, size_t wire_len, uint8_t aad[MB_SESSION_AAD_LEN]);
+
+#endif /* MODBATT_MB_SESSION_PRIV_H */
