@@ -28,6 +28,12 @@ const char *mb_strerror(int code)
     case MB_ERR_POLICY:           return "refused by policy";
     case MB_ERR_VERSION:          return "unsupported version";
     case MB_ERR_INTEGRITY:        return "integrity check failed";
+    case MB_ERR_ROLLBACK:         return "older than an accepted record (rollback)";
+    case MB_ERR_WRONG_DEVICE:     return "belongs to another device";
+    case MB_ERR_NOT_FOUND:        return "nothing stored";
+    case MB_ERR_TRUNCATED:        return "data truncated or write incomplete";
+    case MB_ERR_ABORTED:          return "transfer aborted";
+    case MB_ERR_FLASH:            return "flash access failed";
     default:                      return "unknown error";
     }
 }

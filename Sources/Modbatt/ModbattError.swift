@@ -52,6 +52,18 @@ public enum ModbattError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedVersion
     /// `MB_ERR_INTEGRITY`: a record failed its CRC or MAC.
     case integrity
+    /// `MB_ERR_ROLLBACK`: a record or package is older than one already accepted.
+    case rollback
+    /// `MB_ERR_WRONG_DEVICE`: a record or package belongs to another device.
+    case wrongDevice
+    /// `MB_ERR_NOT_FOUND`: nothing is stored (blank key store).
+    case notFound
+    /// `MB_ERR_TRUNCATED`: data ends early (cut transfer, interrupted flash write).
+    case truncated
+    /// `MB_ERR_ABORTED`: a transfer was aborted (retries exhausted or peer abort).
+    case aborted
+    /// `MB_ERR_FLASH`: the platform flash hook failed.
+    case flashFailure
     /// A C code this version of the wrapper does not know (a newer core).
     case unknown(code: Int32)
     /// Key material given as text did not parse; `reason` says why (never the bytes).
@@ -75,7 +87,10 @@ public enum ModbattError: Error, Equatable, Sendable, CustomStringConvertible {
         MB_ERR_RNG: .randomFailure, MB_ERR_HANDSHAKE: .handshakeFailed,
         MB_ERR_RATE_LIMITED: .rateLimited, MB_ERR_NO_SLOT: .noSlot,
         MB_ERR_POLICY: .policy, MB_ERR_VERSION: .unsupportedVersion,
-        MB_ERR_INTEGRITY: .integrity,
+        MB_ERR_INTEGRITY: .integrity, MB_ERR_ROLLBACK: .rollback,
+        MB_ERR_WRONG_DEVICE: .wrongDevice, MB_ERR_NOT_FOUND: .notFound,
+        MB_ERR_TRUNCATED: .truncated, MB_ERR_ABORTED: .aborted,
+        MB_ERR_FLASH: .flashFailure,
     ]
 
     /// The C code this error came from, if it came from the C core.

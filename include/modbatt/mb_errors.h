@@ -38,9 +38,15 @@ extern "C" {
 #define MB_ERR_POLICY            -21    /**< Refused by the session policy (e.g. clear diagnostics). */
 #define MB_ERR_VERSION           -22    /**< Unsupported protocol, package or record version. */
 #define MB_ERR_INTEGRITY         -23    /**< Stored or received record failed its CRC or MAC. */
+#define MB_ERR_ROLLBACK          -24    /**< Record or package older than one already accepted. */
+#define MB_ERR_WRONG_DEVICE      -25    /**< Record or package belongs to another device. */
+#define MB_ERR_NOT_FOUND         -26    /**< Nothing stored (blank key store). */
+#define MB_ERR_TRUNCATED         -27    /**< Data ends early (cut transfer, interrupted flash write). */
+#define MB_ERR_ABORTED           -28    /**< Transfer aborted: retries exhausted or peer abort. */
+#define MB_ERR_FLASH             -29    /**< The platform flash hook reported a failure. */
 
 /** Lowest (most negative) code in use; for table-driven tests and bindings. */
-#define MB_ERR_MIN               MB_ERR_INTEGRITY
+#define MB_ERR_MIN               MB_ERR_FLASH
 
 /**
  * \brief  Name a return code.
