@@ -112,6 +112,23 @@ void mb_hmac_free(mb_hmac *ctx)
     mb_wipe(ctx, sizeof(*ctx));
 }
 
+int mb_sha256(const uint8_t *msg, size_t len, uint8_t digest[32])
+{
+    mbedtls_sha256_context h;
+    int ret = MB_ERR_CRYPTO;
+
+    if ((msg == NULL && len != 0) || digest == NULL) {
+        return MB_ERR_NULL;
+    }
+    mbedtls_sha256_init(&h);
+    if (sha256_starts(&h, 0) == 0 && (len == 0 || sha256_update(&h, msg, len) == 0) &&
+        sha256_finish(&h, digest) == 0) {
+        ret = MB_OK;
+    }
+    mbedtls_sha256_free(&h);
+    return ret;
+}
+
 int mb_hmac_sha256(const uint8_t *key, size_t key_len,
                    const uint8_t *msg, size_t msg_len, uint8_t mac[32])
 {

@@ -62,6 +62,20 @@ static void hmac_rfc4231(void)
     }
 }
 
+/* FIPS 180-2 "abc" and the empty message. */
+static void sha256_known_answers(void)
+{
+    uint8_t d[32], expected[32];
+    mbt_unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", expected, 32);
+    MBT_EQ_INT(mb_sha256((const uint8_t *)"abc", 3, d), MB_OK);
+    MBT_EQ_MEM(d, expected, 32);
+    mbt_unhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", expected, 32);
+    MBT_EQ_INT(mb_sha256(NULL, 0, d), MB_OK);
+    MBT_EQ_MEM(d, expected, 32);
+    MBT_EQ_INT(mb_sha256(NULL, 1, d), MB_ERR_NULL);
+    MBT_EQ_INT(mb_sha256(d, 1, NULL), MB_ERR_NULL);
+}
+
 static void hkdf_errors(void)
 {
     uint8_t okm[40], ikm[8] = { 1 };
@@ -92,6 +106,7 @@ int main(void)
 {
     MBT_RUN(rfc5869_sha256_vectors);
     MBT_RUN(hmac_rfc4231);
+    MBT_RUN(sha256_known_answers);
     MBT_RUN(hkdf_errors);
     return mbt_finish("test_hkdf");
 }

@@ -41,6 +41,9 @@ int  mb_hmac_finish(mb_hmac *ctx, uint8_t mac[32]);
 /** \brief Zeroize the context. NULL-safe. */
 void mb_hmac_free(mb_hmac *ctx);
 
+/** \brief One-shot SHA-256 (e.g. hash chains, fingerprints). MB_OK, MB_ERR_NULL, MB_ERR_CRYPTO. */
+int  mb_sha256(const uint8_t *msg, size_t len, uint8_t digest[32]);
+
 /** \brief One-shot HMAC-SHA256. Same codes as the multi-part calls. */
 int  mb_hmac_sha256(const uint8_t *key, size_t key_len,
                     const uint8_t *msg, size_t msg_len,
