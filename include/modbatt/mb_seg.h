@@ -8,7 +8,7 @@
  * Every chunk but the last is full (8 bytes classic, 64 bytes FD). On CAN FD
  * the last frame is rounded up to a legal FD length; when that adds bytes the
  * message's spare bit (id bit 16) is set and the frame ends with padding:
- * p-1 bytes 0xCC, then one byte p (1 <= p <= 63).
+ * p-1 bytes 0xCC, then one byte p (1 <= p <= 15).
  */
 #ifndef MODBATT_MB_SEG_H
 #define MODBATT_MB_SEG_H
