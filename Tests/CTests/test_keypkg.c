@@ -1,0 +1,763 @@
+/* test_keypkg.c - binding keys, key packages sealed to a device, and sealed
+ * reports to the app: round trips, the worked example of
+ * docs/PROVISIONING.md byte for byte, a sniffer that looks for key material
+ * in what crosses the bus, and every error path of opening (wrong device,
+ * a changed byte anywhere, wrong version, truncation, rollback, policy,
+ * entries that do not derive their announced key id). */
+#include "mbt.h"
+
+#include "modbatt/modbatt.h"
+#include "modbatt/mb_keypkg.h"
+
+/* ---- RNGs -------------------------------------------------------------- */
+
+typedef struct prng { uint64_t s; int fail_after; int calls; } prng;
+
+static int prng_fn(void *user, uint8_t *out, size_t len)
+{
+    prng *p = user;
+    size_t i;
+    p->calls++;
+    if (p->fail_after >= 0 && p->calls > p->fail_after) {
+        return -1;
+    }
+    for (i = 0; i < len; i++) {
+        p->s ^= p->s << 13; p->s ^= p->s >> 7; p->s ^= p->s << 17;
+        out[i] = (uint8_t)(p->s >> 24);
+    }
+    return 0;
+}
+
+static prng rng_state = { 0x9E3779B97F4A7C15ull, -1, 0 };
+#define RNG prng_fn, &rng_state
+
+/* Fills with one constant byte: the worked example's "random" bytes. */
+static int const_fn(void *user, uint8_t *out, size_t len)
+{
+    memset(out, *(const uint8_t *)user, len);
+    return 0;
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static uint8_t half_a[64], half_b[64], salt[32];
+static const char *PACK = "comp_pack_0001", *MODULE = "comp_module_07",
+                  *LCT = "lct_pack_0001_module_07";
+
+static void setup_halves(void)
+{
+    int i;
+    for (i = 0; i < 64; i++) { half_a[i] = (uint8_t)i; half_b[i] = (uint8_t)(0x40 + i); }
+    for (i = 0; i < 32; i++) salt[i] = (uint8_t)(0xA0 + i);
+}
+
+static void fill_key_id(mb_keypkg_pair *e, const char *self)
+{
+    mb_pair_params p;
+    mb_pair_keys k;
+    p.half_1 = e->half_1; p.half_2 = e->half_2; p.salt = e->salt;
+    p.self_id = (const uint8_t *)self; p.self_id_len = strlen(self);
+    p.peer_id = e->peer_comp; p.peer_id_len = e->peer_comp_len;
+    p.lct_id = e->lct_id; p.lct_id_len = e->lct_id_len;
+    if (mb_pair_derive(&p, &k) == MB_OK) {
+        memcpy(e->key_id, k.key_id, 4);
+    }
+    mb_pair_keys_wipe(&k);
+}
+
+static mb_keypkg_pair module_entry(void)
+{
+    mb_keypkg_pair e;
+    memset(&e, 0, sizeof(e));
+    e.peer_id = 0x01;
+    e.flags = 0;
+    e.peer_comp = (const uint8_t *)PACK; e.peer_comp_len = strlen(PACK);
+    e.lct_id = (const uint8_t *)LCT; e.lct_id_len = strlen(LCT);
+    e.half_1 = half_a; e.half_2 = half_b; e.salt = salt;
+    fill_key_id(&e, MODULE);
+    return e;
+}
+
+static mb_keypkg_contents module_contents(const mb_keypkg_pair *e)
+{
+    mb_keypkg_contents c;
+    memset(&c, 0, sizeof(c));
+    c.package_version = 1;
+    c.device_id = 0x07;
+    c.role = 1;
+    c.comp_id = (const uint8_t *)MODULE; c.comp_id_len = strlen(MODULE);
+    c.params.profile = 0;
+    c.params.rekey_after_ms = 3600000u;
+    c.params.rekey_after_msgs = 1u << 20;
+    c.pair_count = 1;
+    c.pairs = e;
+    return c;
+}
+
+static mb_keypkg_expect expect_for(const uint8_t *priv, const uint8_t *pub, const char *comp)
+{
+    mb_keypkg_expect x;
+    memset(&x, 0, sizeof(x));
+    x.binding_priv = priv;
+    x.binding_pub = pub;
+    x.comp_id = (const uint8_t *)comp;
+    x.comp_id_len = comp ? strlen(comp) : 0;
+    x.device_id = 0xFFFF;
+    x.min_version = 0;
+    return x;
+}
+
+static int all_zero(const uint8_t *b, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) if (b[i]) return 0;
+    return 1;
+}
+
+/* Does any 8-byte window of secret[0..n) occur in hay? */
+static int leaks(const uint8_t *hay, size_t hay_len, const uint8_t *secret, size_t n)
+{
+    size_t i, j;
+    for (j = 0; j + 8 <= n; j++) {
+        for (i = 0; i + 8 <= hay_len; i++) {
+            if (memcmp(hay + i, secret + j, 8) == 0) return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- binding keys ------------------------------------------------------ */
+
+static void binding_keys(void)
+{
+    uint8_t priv[32], pub[65], pub2[65], id[8], id2[8], bad[32];
+    prng failing = { 1, 0, 0 };
+    uint8_t n_bytes[32];
+
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(pub[0], 0x04);
+    MBT_EQ_INT(mb_binding_public(priv, RNG, pub2), MB_OK);
+    MBT_EQ_MEM(pub, pub2, 65);
+    MBT_EQ_INT(mb_binding_key_id(pub, id), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub2), MB_OK);
+    MBT_EQ_INT(mb_binding_key_id(pub2, id2), MB_OK);
+    MBT_CHECK(memcmp(id, id2, 8) != 0);
+    /* invalid scalars: 0 and the group order n */
+    memset(bad, 0, 32);
+    MBT_EQ_INT(mb_binding_public(bad, RNG, pub2), MB_ERR_INVALID_ARG);
+    mbt_unhex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", n_bytes, 32);
+    MBT_EQ_INT(mb_binding_public(n_bytes, RNG, pub2), MB_ERR_INVALID_ARG);
+    MBT_CHECK(all_zero(pub2, 65));
+    MBT_EQ_INT(mb_binding_generate(prng_fn, &failing, priv, pub2), MB_ERR_RNG);
+    MBT_CHECK(all_zero(priv, 32) && all_zero(pub2, 65));
+    MBT_EQ_INT(mb_binding_generate(NULL, NULL, priv, pub), MB_ERR_NULL);
+    MBT_EQ_INT(mb_binding_public(NULL, RNG, pub), MB_ERR_NULL);
+    MBT_EQ_INT(mb_binding_key_id(NULL, id), MB_ERR_NULL);
+}
+
+/* ---- round trips ------------------------------------------------------- */
+
+static void module_roundtrip(void)
+{
+    static uint8_t pkg[MB_KEYPKG_MAX], body[MB_KEYPKG_MAX];
+    uint8_t priv[32], pub[65];
+    mb_keypkg_pair e = module_entry(), got;
+    mb_keypkg_contents c = module_contents(&e), o;
+    mb_keypkg_expect x;
+    mb_pair_keys mk, pk;
+    mb_pair_params pp;
+    size_t len;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(len, 93 + 14 + 78 + 168 + 14 + 23 + 16);
+    x = expect_for(priv, pub, MODULE);
+    x.device_id = 0x07;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_INT(o.mode, MB_KEYPKG_MODE_SEALED);
+    MBT_EQ_INT(o.package_version, 1);
+    MBT_EQ_INT(o.device_id, 7);
+    MBT_EQ_INT(o.role, 1);
+    MBT_EQ_INT(o.comp_id_len, 14);
+    MBT_EQ_MEM(o.comp_id, MODULE, 14);
+    MBT_EQ_INT(o.params.rekey_after_ms, 3600000);
+    MBT_EQ_INT(o.params.rekey_after_msgs, 1 << 20);
+    MBT_EQ_INT(o.has_app_pub, 0);
+    MBT_EQ_INT(o.pair_count, 1);
+    MBT_EQ_INT(mb_keypkg_pair_at(&o, 0, &got), MB_OK);
+    MBT_EQ_INT(got.peer_id, 1);
+    MBT_EQ_MEM(got.half_1, half_a, 64);
+    MBT_EQ_MEM(got.half_2, half_b, 64);
+    MBT_EQ_MEM(got.salt, salt, 32);
+    MBT_EQ_MEM(got.key_id, e.key_id, 4);
+    MBT_EQ_INT(mb_keypkg_pair_at(&o, 1, &got), MB_ERR_INVALID_ARG);
+    /* the module's keys mirror the pack's */
+    MBT_EQ_INT(mb_keypkg_derive(&o, 0, &mk), MB_OK);
+    pp.half_1 = half_b; pp.half_2 = half_a; pp.salt = salt;
+    pp.self_id = (const uint8_t *)PACK; pp.self_id_len = 14;
+    pp.peer_id = (const uint8_t *)MODULE; pp.peer_id_len = 14;
+    pp.lct_id = (const uint8_t *)LCT; pp.lct_id_len = 23;
+    MBT_EQ_INT(mb_pair_derive(&pp, &pk), MB_OK);
+    MBT_EQ_MEM(mk.tx_key, pk.rx_key, 32);
+    MBT_EQ_MEM(mk.key_id, pk.key_id, 4);
+    mb_pair_keys_wipe(&mk); mb_pair_keys_wipe(&pk);
+    /* first provisioning: the device does not know its component id yet */
+    x = expect_for(priv, pub, NULL);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    /* the input may be discarded: contents point into body only */
+    memset(pkg, 0, len);
+    MBT_EQ_MEM(o.comp_id, MODULE, 14);
+    MBT_EQ_INT(mb_keypkg_pair_at(&o, 0, &got), MB_OK);
+    MBT_EQ_MEM(got.half_2, half_b, 64);
+}
+
+/* The pack controller: the app pair plus 32 module pairs, with 64-byte ids
+ * on some entries; an app key for reports. */
+static void pack_33_pairs(void)
+{
+    static uint8_t pkg[MB_KEYPKG_MAX], body[MB_KEYPKG_MAX];
+    static uint8_t halves[33][2][64], salts[33][32];
+    static char peers[33][80], lcts[33][80];
+    static mb_keypkg_pair e[33];
+    uint8_t priv[32], pub[65], app_priv[32], app_pub[65];
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    mb_keypkg_pair got;
+    size_t len, i;
+    int ok = 1;
+
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, app_priv, app_pub), MB_OK);
+    for (i = 0; i < 33; i++) {
+        prng_fn(&rng_state, halves[i][0], 64);
+        prng_fn(&rng_state, halves[i][1], 64);
+        prng_fn(&rng_state, salts[i], 32);
+        if (i == 0) {
+            strcpy(peers[i], "comp_app_host");
+            strcpy(lcts[i], "lct_app_pack");
+        } else if (i == 5) {   /* longest ids */
+            memset(peers[i], 'p', 64); peers[i][64] = 0;
+            memset(lcts[i], 'l', 64); lcts[i][64] = 0;
+        } else {
+            sprintf(peers[i], "comp_module_%02u", (unsigned)i);
+            sprintf(lcts[i], "lct_pack_0001_module_%02u", (unsigned)i);
+        }
+        memset(&e[i], 0, sizeof(e[i]));
+        e[i].peer_id = (uint8_t)i;
+        e[i].flags = i == 0 ? 0 : MB_KEYPKG_PAIR_CONTROLLER;
+        e[i].peer_comp = (const uint8_t *)peers[i]; e[i].peer_comp_len = strlen(peers[i]);
+        e[i].lct_id = (const uint8_t *)lcts[i]; e[i].lct_id_len = strlen(lcts[i]);
+        e[i].half_1 = halves[i][0]; e[i].half_2 = halves[i][1]; e[i].salt = salts[i];
+        fill_key_id(&e[i], PACK);
+    }
+    memset(&c, 0, sizeof(c));
+    c.package_version = 7; c.device_id = 1; c.role = 0;
+    c.comp_id = (const uint8_t *)PACK; c.comp_id_len = 14;
+    c.params.rekey_after_ms = 600000; c.params.rekey_after_msgs = 1000;
+    c.has_app_pub = 1; c.app_pub = app_pub;
+    c.pair_count = 33; c.pairs = e;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_CHECK(len <= MB_KEYPKG_MAX);
+    printf("  pack package, 33 pairs: %u bytes (max %u)\n", (unsigned)len, (unsigned)MB_KEYPKG_MAX);
+    x = expect_for(priv, pub, PACK);
+    x.min_version = 6;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_INT(o.has_app_pub, 1);
+    MBT_EQ_MEM(o.app_pub, app_pub, 65);
+    MBT_EQ_INT(o.pair_count, 33);
+    for (i = 0; i < 33; i++) {
+        if (mb_keypkg_pair_at(&o, i, &got) != MB_OK || got.peer_id != i ||
+            got.flags != e[i].flags || got.peer_comp_len != e[i].peer_comp_len ||
+            memcmp(got.lct_id, lcts[i], got.lct_id_len) != 0 ||
+            memcmp(got.half_1, halves[i][0], 64) != 0 ||
+            memcmp(got.salt, salts[i], 32) != 0) {
+            ok = 0;
+        }
+    }
+    MBT_CHECK(ok);
+    /* sniffer: no 8-byte piece of any half or salt is on the wire */
+    ok = 1;
+    for (i = 0; i < 33; i++) {
+        if (leaks(pkg, len, halves[i][0], 64) || leaks(pkg, len, halves[i][1], 64) ||
+            leaks(pkg, len, salts[i], 32)) {
+            ok = 0;
+        }
+    }
+    MBT_CHECK(ok);
+    /* Too many pairs */
+    c.pair_count = MB_KEYPKG_MAX_PAIRS + 1;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len),
+               MB_ERR_INVALID_ARG);
+}
+
+/* ---- the worked example of docs/PROVISIONING.md ------------------------ */
+
+/* docs/PROVISIONING.md, "Worked example"; Tests/CTests/keypkg_reference.py
+ * opens it independently with pyca/cryptography. */
+static const char *EX_DEVICE_PUB =
+    "040217e617f0b6443928278f96999e69a23a4f2c152bdf6d6cdf66e5b80282d4"
+    "ed194a7debcb97712d2dda3ca85aa8765a56f45fc758599652f2897c65306e57"
+    "94";
+static const char *EX_PACKAGE =
+    "4d424b500101010700000001010e00000000011b2bad0fd610d99eae04d65a93"
+    "977caa3d1b081852ff57a79e465f1660577304baead505dd3a48589cf350185e"
+    "895372df6221ea3a137557e473fddb6755f05bd507c3c533fce9c91285636f6d"
+    "705f6d6f64756c655f3037e8ba7a1566f169a515ba9031c86a94309ef7b82910"
+    "779537e324273379e72a8d3c6eeca553a5aaf193430e2030e04c083cca7308b0"
+    "fc9a883c76edea056f9a2e84ff7e9a1d41015734b06c53f40c202c7735040cff"
+    "3ed51c61ecd2e756c9285611dac51bbe541f502b1a91278ae04e4c577047438f"
+    "6976af8ecd8b0337952caa6a073f081dbf9d3f734087b659ababe02d1737fee1"
+    "d22fb4dcdd15dc13567d818af6eae8ce6687a8cea305749dc21599ef795de70c"
+    "aa0c16d1159875b0ebeec6a5e126fa0e79e7f948137a58c926e8e699c7ce3819"
+    "2e8da2c55477c6ddba19484a4d19bfb5cff32e4d3f7d5032ac62736519c35ef9"
+    "f9132837b011f634fae9f20a0f5fc91a7071c2520ff4f8ff36afa29736866b75"
+    "56e653456e035f8f4df5e3a2753f1103ba625ffdad6a";
+
+static void worked_example(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    static char hex[2 * 1024 + 1];
+    uint8_t dev_priv[32], dev_pub[65], byte_eph = 0x22, byte_blind = 0x33;
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len;
+    const char *dump = getenv("MB_DUMP_EXAMPLE");
+
+    setup_halves();
+    memset(dev_priv, 0x11, 32);
+    MBT_EQ_INT(mb_binding_public(dev_priv, const_fn, &byte_blind, dev_pub), MB_OK);
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, dev_pub, const_fn, &byte_eph,
+                              pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(len, 406);
+    if (dump != NULL) {
+        mbt_hex(dev_pub, 65, hex); printf("device_pub %s\n", hex);
+        mbt_hex(pkg, len, hex); printf("package %s\n", hex);
+    }
+    {
+        uint8_t expect[406];
+        MBT_EQ_INT(mbt_unhex(EX_DEVICE_PUB, expect, 65), 65);
+        MBT_EQ_MEM(dev_pub, expect, 65);
+        MBT_EQ_INT(mbt_unhex(EX_PACKAGE, expect, sizeof(expect)), 406);
+        MBT_EQ_MEM(pkg, expect, 406);
+    }
+    x = expect_for(dev_priv, dev_pub, MODULE);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, const_fn, &byte_blind, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_INT(o.pair_count, 1);
+}
+
+/* ---- sniffer and the clear bootstrap mode ------------------------------ */
+
+static void sniffer_sealed_vs_bootstrap(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_CHECK(!leaks(pkg, len, half_a, 64));
+    MBT_CHECK(!leaks(pkg, len, half_b, 64));
+    MBT_CHECK(!leaks(pkg, len, salt, 32));
+    MBT_CHECK(!leaks(pkg, len, priv, 32));
+
+    /* Factory bootstrap: the halves ARE on the wire - the reason it is off by default. */
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_BOOTSTRAP, NULL, NULL, NULL, pkg, sizeof(pkg),
+                              &len), MB_OK);
+    MBT_CHECK(leaks(pkg, len, half_a, 64));
+    x = expect_for(priv, pub, MODULE);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_POLICY);
+    x.allow_bootstrap = 1;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_INT(o.mode, MB_KEYPKG_MODE_BOOTSTRAP);
+    MBT_CHECK(all_zero(o.recipient, 8));
+    /* its check value catches line errors */
+    pkg[200] ^= 1;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_INTEGRITY);
+    MBT_CHECK(all_zero(body, len));
+}
+
+/* ---- error paths of opening -------------------------------------------- */
+
+static void wrong_device(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65], other_priv[32], other_pub[65], other_id[8];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, other_priv, other_pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    /* another device receives it */
+    x = expect_for(other_priv, other_pub, NULL);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_WRONG_DEVICE);
+    /* ... even with the recipient id rewritten to its own: the key does not open it */
+    MBT_EQ_INT(mb_binding_key_id(other_pub, other_id), MB_OK);
+    memcpy(pkg + 20, other_id, 8);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_AUTH);
+    MBT_CHECK(all_zero(body, sizeof(body)));
+    MBT_EQ_INT(o.pair_count, 0);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    /* right key, but it is another component or CAN id */
+    x = expect_for(priv, pub, "comp_module_08");
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_WRONG_DEVICE);
+    x = expect_for(priv, pub, MODULE);
+    x.device_id = 8;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_WRONG_DEVICE);
+    x.device_id = 7;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+}
+
+/* Flip one bit at every offset; the device must refuse with the reason that
+ * byte's field gives, and leave nothing behind. */
+static int expected_for_offset(size_t i, size_t hdr_len, int comp_known)
+{
+    if (i < 4) return MB_ERR_MALFORMED;                 /* magic */
+    if (i == 4) return MB_ERR_VERSION;
+    if (i == 5 || i == 12 || i == 13 || i == 14 || i == 15) return MB_ERR_MALFORMED;
+    if (i >= 16 && i < 20) return 1;                    /* length: malformed or truncated */
+    if (i >= 20 && i < 28) return MB_ERR_WRONG_DEVICE;  /* recipient key id */
+    if (i >= 28 && i < 93) return MB_ERR_MALFORMED;     /* ephemeral point */
+    if (i >= 93 && i < hdr_len) return comp_known ? MB_ERR_WRONG_DEVICE : MB_ERR_AUTH;
+    return MB_ERR_AUTH;                                 /* role, id, version, body, tag */
+}
+
+static void tamper_every_byte(void)
+{
+    static uint8_t pkg[1024], good[1024], body[1024];
+    uint8_t priv[32], pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len, i, hdr_len = 93 + 14;
+    unsigned wrong = 0, leftovers = 0;
+    int comp_known;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, good, sizeof(good), &len), MB_OK);
+    for (comp_known = 0; comp_known <= 1; comp_known++) {
+        x = expect_for(priv, pub, comp_known ? MODULE : NULL);
+        for (i = 0; i < len; i++) {
+            int ret, want = expected_for_offset(i, hdr_len, comp_known);
+            memcpy(pkg, good, len);
+            pkg[i] ^= 0x80;
+            memset(body, 0xEE, sizeof(body));
+            ret = mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o);
+            if (want == 1 ? (ret != MB_ERR_MALFORMED && ret != MB_ERR_TRUNCATED) : ret != want) {
+                wrong++;
+                if (wrong < 5) fprintf(stderr, "  offset %u: %d, expected %d\n", (unsigned)i, ret, want);
+            }
+            /* nothing decrypted may survive a refusal */
+            if (o.pair_count != 0 || o.body_ != NULL) leftovers++;
+            {
+                size_t k;
+                for (k = 0; k < sizeof(body); k++) {
+                    if (body[k] != 0xEE && body[k] != 0) { leftovers++; break; }
+                }
+            }
+        }
+    }
+    MBT_EQ_INT(wrong, 0);
+    MBT_EQ_INT(leftovers, 0);
+}
+
+static void truncated_and_extended(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len, n;
+    unsigned wrong = 0;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    x = expect_for(priv, pub, MODULE);
+    for (n = 0; n < len; n++) {
+        if (mb_keypkg_open(pkg, n, &x, RNG, body, sizeof(body), &o) != MB_ERR_TRUNCATED) wrong++;
+    }
+    MBT_EQ_INT(wrong, 0);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len + 1, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, len - 200, &o), MB_ERR_BUFFER_TOO_SMALL);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+}
+
+static void wrong_version_and_rollback(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    c.package_version = 5;
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    x = expect_for(priv, pub, MODULE);
+    x.min_version = 5;     /* already holds version 5: a replay of it is refused */
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_ROLLBACK);
+    MBT_CHECK(all_zero(body, sizeof(body)));
+    x.min_version = 9;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_ROLLBACK);
+    x.min_version = 4;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    pkg[4] = 2;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_VERSION);
+    pkg[4] = 0;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_VERSION);
+}
+
+/* A sealed package whose entry announces a key id its halves do not derive
+ * (an app bug, or halves mixed up between pairs): refused before use. */
+static void entry_validation(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    x = expect_for(priv, pub, MODULE);
+    e.key_id[0] ^= 1;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_INTEGRITY);
+    e.key_id[0] ^= 1;
+    /* the peer is the device itself */
+    e.peer_comp = (const uint8_t *)MODULE;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_INTEGRITY);
+    e = module_entry();
+    /* equal halves never leave the app */
+    e.half_2 = half_a;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len),
+               MB_ERR_INVALID_ARG);
+}
+
+/* Body structure, reached through the bootstrap mode (whose check value the
+ * test can recompute): reserved bytes and entry lengths. */
+static void body_structure(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65], h[32];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len, hdr = 93 + 14, blen;
+    mbedtls_sha256_context s;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    x = expect_for(priv, pub, MODULE);
+    x.allow_bootstrap = 1;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_BOOTSTRAP, NULL, NULL, NULL, pkg, sizeof(pkg),
+                              &len), MB_OK);
+    blen = len - hdr - 16;
+#define RESEAL() do { mbedtls_sha256_init(&s); mbedtls_sha256_starts_ret(&s, 0); \
+        mbedtls_sha256_update_ret(&s, pkg, hdr + blen); mbedtls_sha256_finish_ret(&s, h); \
+        mbedtls_sha256_free(&s); memcpy(pkg + hdr + blen, h, 16); } while (0)
+    pkg[hdr + 77] = 1;             /* reserved byte */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 77] = 0;
+    pkg[hdr + 78 + 6] = 0;         /* peer id length 0 */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 78 + 6] = 200;       /* runs past the body */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 78 + 6] = 13;        /* one short: the entry no longer ends the body */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 78 + 6] = 14;
+    pkg[hdr + 1] = 1;              /* app key flagged, but zeros are not a point */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 1] = 0;
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+#undef RESEAL
+}
+
+static void seal_argument_errors(void)
+{
+    static uint8_t pkg[1024];
+    uint8_t priv[32], pub[65], bad_pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c;
+    mb_keypkg_expect x;
+    size_t len;
+    prng failing = { 1, 0, 0 };
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(NULL, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, NULL, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 3, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, 405, &len), MB_ERR_BUFFER_TOO_SMALL);
+    memcpy(bad_pub, pub, 65); bad_pub[64] ^= 1;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, bad_pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_CHECK(all_zero(pkg, 406));
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, prng_fn, &failing, pkg, sizeof(pkg), &len), MB_ERR_RNG);
+    c.package_version = 0;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    c.package_version = 1;
+    c.comp_id_len = 0;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    c.comp_id_len = 65;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    c.comp_id_len = 14;
+    e.lct_id_len = 65;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    e.lct_id_len = 23;
+    e.salt = NULL;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    e.salt = salt;
+    x = expect_for(priv, pub, MODULE);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_open(NULL, len, &x, RNG, pkg, 10, NULL), MB_ERR_NULL);
+    x.binding_priv = NULL;
+    {
+        static uint8_t body[1024];
+        mb_keypkg_contents o;
+        MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_NULL);
+        x.binding_priv = priv;
+        MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, prng_fn, &failing, body, sizeof(body), &o),
+                   MB_ERR_RNG);
+    }
+}
+
+/* ---- reports ----------------------------------------------------------- */
+
+static void report_roundtrip_and_errors(void)
+{
+    static uint8_t rep[MB_REPORT_MAX], good[MB_REPORT_MAX], pt[MB_REPORT_PT_MAX];
+    uint8_t dev_priv[32], dev_pub[65], app_priv[32], app_pub[65], o_priv[32], o_pub[65];
+    const char *msg = "delivery ok: package 7, 33 pairs stored, generation 12";
+    mb_report_info in, got;
+    size_t len, n, i;
+    unsigned wrong = 0;
+
+    MBT_EQ_INT(mb_binding_generate(RNG, dev_priv, dev_pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, app_priv, app_pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, o_priv, o_pub), MB_OK);
+    memset(&in, 0, sizeof(in));
+    in.type = MB_REPORT_DELIVERY; in.device_id = 1; in.sequence = 42;
+    MBT_EQ_INT(mb_report_seal(&in, (const uint8_t *)msg, strlen(msg), app_pub, dev_priv, dev_pub,
+                              RNG, good, sizeof(good), &len), MB_OK);
+    MBT_EQ_INT(len, MB_REPORT_OVERHEAD + strlen(msg));
+    MBT_CHECK(!leaks(good, len, (const uint8_t *)msg, strlen(msg)));
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, app_priv, app_pub, 41, RNG, &got, pt, sizeof(pt),
+                              &n), MB_OK);
+    MBT_EQ_INT(n, strlen(msg));
+    MBT_EQ_MEM(pt, msg, n);
+    MBT_EQ_INT(got.type, MB_REPORT_DELIVERY);
+    MBT_EQ_INT(got.device_id, 1);
+    MBT_EQ_INT(got.sequence, 42);
+    /* replayed */
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, app_priv, app_pub, 42, RNG, &got, pt, sizeof(pt),
+                              &n), MB_ERR_REPLAY);
+    MBT_CHECK(all_zero(pt, strlen(msg)));
+    /* claimed by another device's key */
+    MBT_EQ_INT(mb_report_open(good, len, o_pub, app_priv, app_pub, 0, RNG, &got, pt, sizeof(pt),
+                              &n), MB_ERR_WRONG_DEVICE);
+    /* only the app can read it (signature fine, decryption fails) */
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, o_priv, o_pub, 0, RNG, &got, pt, sizeof(pt),
+                              &n), MB_ERR_AUTH);
+    /* every changed byte is refused */
+    for (i = 0; i < len; i++) {
+        int ret, want;
+        memcpy(rep, good, len);
+        rep[i] ^= 0x40;
+        ret = mb_report_open(rep, len, dev_pub, app_priv, app_pub, 0, RNG, &got, pt, sizeof(pt), &n);
+        if (i < 4) want = MB_ERR_MALFORMED;
+        else if (i == 4) want = MB_ERR_VERSION;
+        else if (i == 7 || i == 85) want = MB_ERR_MALFORMED;
+        else if (i == 86) want = 1;
+        else if (i >= 12 && i < 20) want = MB_ERR_WRONG_DEVICE;
+        else want = MB_ERR_AUTH;
+        if (want == 1 ? (ret != MB_ERR_TRUNCATED && ret != MB_ERR_MALFORMED) : ret != want) {
+            wrong++;
+            if (wrong < 5) fprintf(stderr, "  report offset %u: %d expected %d\n", (unsigned)i, ret, want);
+        }
+    }
+    MBT_EQ_INT(wrong, 0);
+    MBT_EQ_INT(mb_report_open(good, len - 1, dev_pub, app_priv, app_pub, 0, RNG, &got, pt,
+                              sizeof(pt), &n), MB_ERR_TRUNCATED);
+    MBT_EQ_INT(mb_report_open(good, 10, dev_pub, app_priv, app_pub, 0, RNG, &got, pt,
+                              sizeof(pt), &n), MB_ERR_TRUNCATED);
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, app_priv, app_pub, 0, RNG, &got, pt, 3, &n),
+               MB_ERR_BUFFER_TOO_SMALL);
+    /* seal errors */
+    MBT_EQ_INT(mb_report_seal(&in, pt, MB_REPORT_PT_MAX + 1, app_pub, dev_priv, dev_pub, RNG, rep,
+                              sizeof(rep), &len), MB_ERR_LENGTH);
+    MBT_EQ_INT(mb_report_seal(&in, pt, 10, app_pub, dev_priv, dev_pub, RNG, rep, 10, &len),
+               MB_ERR_BUFFER_TOO_SMALL);
+    app_pub[10] ^= 1;
+    MBT_EQ_INT(mb_report_seal(&in, pt, 10, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
+               MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_report_seal(NULL, pt, 10, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
+               MB_ERR_NULL);
+    /* an empty report is fine */
+    app_pub[10] ^= 1;
+    in.type = MB_REPORT_ALERT; in.sequence = 43;
+    MBT_EQ_INT(mb_report_seal(&in, NULL, 0, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
+               MB_OK);
+    MBT_EQ_INT(mb_report_open(rep, len, dev_pub, app_priv, app_pub, 42, RNG, &got, NULL, 0, &n), MB_OK);
+    MBT_EQ_INT(n, 0);
+    MBT_EQ_INT(got.type, MB_REPORT_ALERT);
+}
+
+int main(void)
+{
+    MBT_RUN(binding_keys);
+    MBT_RUN(module_roundtrip);
+    MBT_RUN(pack_33_pairs);
+    MBT_RUN(worked_example);
+    MBT_RUN(sniffer_sealed_vs_bootstrap);
+    MBT_RUN(wrong_device);
+    MBT_RUN(tamper_every_byte);
+    MBT_RUN(truncated_and_extended);
+    MBT_RUN(wrong_version_and_rollback);
+    MBT_RUN(entry_validation);
+    MBT_RUN(body_structure);
+    MBT_RUN(seal_argument_errors);
+    MBT_RUN(report_roundtrip_and_errors);
+    return mbt_finish("test_keypkg");
+}
