@@ -34,6 +34,7 @@
 #include "mb_keypkg_priv.h"
 
 #include "modbatt/mb_errors.h"
+#include "modbatt/mb_hkdf.h"
 #include "modbatt/mb_util.h"
 
 #define H_MAGIC    0u
@@ -476,4 +477,67 @@ int mb_keypkg_derive(const mb_keypkg_contents *c, size_t index, mb_pair_keys *ke
         return ret;
     }
     return derive_entry(c, &e, keys);
+}
+
+int mb_keypkg_pair_secret(const mb_pair_keys *keys, uint8_t ps[32])
+{
+    static const char info[] = "modbatt/session/v1/pair";
+    uint8_t ikm[96];
+    int ret;
+
+    if (keys == NULL || ps == NULL) {
+        return MB_ERR_NULL;
+    }
+    memcpy(ikm, keys->self_is_low ? keys->tx_key : keys->rx_key, 32u);
+    memcpy(ikm + 32, keys->self_is_low ? keys->rx_key : keys->tx_key, 32u);
+    memcpy(ikm + 64, keys->confirm_key, 32u);
+    ret = mb_hkdf_sha256(NULL, 0u, ikm, sizeof(ikm), (const uint8_t *)info,
+                         sizeof(info) - 1u, ps, 32u);
+    mb_wipe(ikm, sizeof(ikm));
+    return ret;
+}
+
+int mb_keypkg_to_record(const mb_keypkg_contents *c, const uint8_t binding_priv[32],
+                        mb_ks_record *rec)
+{
+    mb_keypkg_pair e;
+    mb_pair_keys keys;
+    size_t i;
+    int ret = MB_OK;
+
+    if (c == NULL || binding_priv == NULL || rec == NULL) {
+        return MB_ERR_NULL;
+    }
+    memset(rec, 0, sizeof(*rec));
+    if (c->body_ == NULL || c->pair_count > MB_KS_MAX_PAIRS) {
+        return MB_ERR_INVALID_ARG;
+    }
+    rec->package_version = c->package_version;
+    rec->device_id = c->device_id;
+    rec->role = c->role;
+    rec->flags = (uint8_t)((c->has_app_pub ? MB_KS_FLAG_HAS_APP_KEY : 0u) |
+                           (c->mode == MB_KEYPKG_MODE_BOOTSTRAP ? MB_KS_FLAG_BOOTSTRAPPED : 0u));
+    rec->params = c->params;
+    if (c->has_app_pub) {
+        memcpy(rec->app_pub, c->app_pub, MB_P256_PUB_LEN);
+    }
+    memcpy(rec->binding_priv, binding_priv, MB_P256_PRIV_LEN);
+    rec->pair_count = (uint8_t)c->pair_count;
+    for (i = 0; i < c->pair_count && ret == MB_OK; i++) {
+        ret = mb_keypkg_pair_at(c, i, &e);
+        if (ret == MB_OK) {
+            ret = derive_entry(c, &e, &keys);
+        }
+        if (ret == MB_OK) {
+            rec->pairs[i].peer_id = e.peer_id;
+            rec->pairs[i].flags = e.flags;
+            memcpy(rec->pairs[i].key_id, keys.key_id, MB_KEY_ID_LEN);
+            ret = mb_keypkg_pair_secret(&keys, rec->pairs[i].secret);
+        }
+        mb_pair_keys_wipe(&keys);
+    }
+    if (ret != MB_OK) {
+        mb_ks_record_wipe(rec);
+    }
+    return ret;
 }

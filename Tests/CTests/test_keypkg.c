@@ -8,6 +8,8 @@
 
 #include "modbatt/modbatt.h"
 #include "modbatt/mb_keypkg.h"
+#include "modbatt/mb_keystore.h"
+#include "modbatt/mb_xfer.h"
 
 /* ---- RNGs -------------------------------------------------------------- */
 
@@ -744,6 +746,149 @@ static void report_roundtrip_and_errors(void)
     MBT_EQ_INT(got.type, MB_REPORT_ALERT);
 }
 
+/* ---- the device-side flow: binding key, delivery, open, store, reboot ---- */
+
+#define FLASH_AREA (2u * 2048u)
+static uint8_t flash_mem[FLASH_AREA];
+
+static int fl_read(void *u, uint32_t off, uint8_t *b, size_t n)
+{ (void)u; memcpy(b, flash_mem + off, n); return 0; }
+static int fl_erase(void *u, uint32_t off, size_t n)
+{ (void)u; memset(flash_mem + off, 0xFF, n); return 0; }
+static int fl_write(void *u, uint32_t off, const uint8_t *b, size_t n)
+{ size_t i; (void)u; for (i = 0; i < n; i++) flash_mem[off + i] &= b[i]; return 0; }
+
+typedef struct q_frame { uint32_t id; uint8_t len; uint8_t d[8]; } q_frame;
+static q_frame q[8];
+static int q_n;
+static int q_send(void *u, uint32_t id, const uint8_t *d, uint8_t len)
+{
+    (void)u;
+    if (q_n < 8) { q[q_n].id = id; q[q_n].len = len; memcpy(q[q_n].d, d, len); q_n++; }
+    return 0;
+}
+
+static int no_tx(void *u, const mb_frame *f) { (void)u; (void)f; return 0; }
+
+/* Deliver a blob from the app to the device over mb_xfer (lossless link). */
+static int deliver(const uint8_t *blob, size_t len, uint8_t xid, uint8_t *rbuf, size_t cap,
+                   size_t *got)
+{
+    static mb_xfer_tx tx;
+    static mb_xfer_rx rx;
+    mb_xfer_cfg c;
+    uint32_t now = 0;
+
+    mb_xfer_cfg_defaults(&c);
+    c.device_id = 7;
+    c.send = q_send;
+    q_n = 0;
+    if (mb_xfer_rx_init(&rx, &c, rbuf, cap) != MB_OK ||
+        mb_xfer_tx_start(&tx, &c, xid, MB_XFER_KIND_KEYPKG, blob, len, now) != MB_OK) {
+        return -1;
+    }
+    while (mb_xfer_tx_state(&tx) == MB_XFER_BUSY && now < 100000) {
+        while (q_n > 0) {
+            q_frame f = q[0];
+            memmove(q, q + 1, (size_t)(q_n - 1) * sizeof(q_frame));
+            q_n--;
+            if ((f.id >> 18) == 0x4B0) (void)mb_xfer_tx_on_frame(&tx, f.id, f.d, f.len, now);
+            else (void)mb_xfer_rx_on_frame(&rx, f.id, f.d, f.len, now);
+        }
+        (void)mb_xfer_tx_poll(&tx, ++now);
+    }
+    *got = rx.len;
+    return mb_xfer_rx_state(&rx) == MB_XFER_DONE ? 0 : -1;
+}
+
+static void device_flow(void)
+{
+    static uint8_t pkg[1024], rbuf[1024], body[1024];
+    static mb_keystore ks;
+    static mb_ks_record rec, booted;
+    static mb_session sess;
+    uint8_t storage_key[32], uid[16], priv[32], pub[65], ps[32];
+    mb_ks_platform plat;
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    mb_pair_params pp;
+    mb_pair_keys pack_keys;
+    mb_session_cfg sc;
+    mb_aead work;
+    size_t len, got = 0;
+
+    setup_halves();
+    memset(flash_mem, 0xFF, sizeof(flash_mem));
+    memset(&plat, 0, sizeof(plat));
+    plat.read = fl_read; plat.erase = fl_erase; plat.write = fl_write;
+    plat.page_size = 2048; plat.write_unit = 8; plat.erased = 0xFF;
+    memset(storage_key, 0x5C, 32);
+    memset(uid, 0x07, 16);
+
+    /* 1. first boot: blank store, make the binding key, keep it */
+    MBT_EQ_INT(mb_keystore_init(&ks, &plat, storage_key, uid), MB_OK);
+    MBT_EQ_INT(mb_keystore_boot(&ks, &rec, NULL), MB_ERR_NOT_FOUND);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    memcpy(rec.binding_priv, priv, 32);
+    MBT_EQ_INT(mb_keystore_write(&ks, &rec, RNG), MB_OK);
+    mb_wipe(priv, 32);
+
+    /* 2. the app seals the module's package to the registered key and sends it */
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(deliver(pkg, len, 1, rbuf, sizeof(rbuf), &got), 0);
+    MBT_EQ_INT(got, len);
+
+    /* 3. reboot, then open with what the store holds, and store the result */
+    MBT_EQ_INT(mb_keystore_init(&ks, &plat, storage_key, uid), MB_OK);
+    MBT_EQ_INT(mb_keystore_boot(&ks, &booted, NULL), MB_OK);
+    MBT_EQ_INT(mb_binding_public(booted.binding_priv, RNG, pub), MB_OK);
+    x = expect_for(booted.binding_priv, pub, NULL);
+    x.min_version = booted.package_version;
+    MBT_EQ_INT(mb_keypkg_open(rbuf, got, &x, RNG, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_INT(mb_keypkg_to_record(&o, booted.binding_priv, &rec), MB_OK);
+    mb_wipe(body, sizeof(body));
+    MBT_EQ_INT(mb_keystore_write(&ks, &rec, RNG), MB_OK);
+
+    /* 4. after the next boot the module has its pair secret; the pack's
+     *    session layer derives the same PS from its own pair keys */
+    MBT_EQ_INT(mb_keystore_init(&ks, &plat, storage_key, uid), MB_OK);
+    MBT_EQ_INT(mb_keystore_boot(&ks, &booted, NULL), MB_OK);
+    MBT_EQ_INT(booted.package_version, 1);
+    MBT_EQ_INT(booted.pair_count, 1);
+    MBT_EQ_INT(booted.device_id, 7);
+    MBT_EQ_INT(booted.pairs[0].peer_id, 1);
+    MBT_EQ_INT(booted.params.rekey_after_ms, 3600000);
+    MBT_EQ_INT(booted.flags & MB_KS_FLAG_BOOTSTRAPPED, 0);
+    pp.half_1 = half_a; pp.half_2 = half_b; pp.salt = salt;
+    pp.self_id = (const uint8_t *)PACK; pp.self_id_len = 14;
+    pp.peer_id = (const uint8_t *)MODULE; pp.peer_id_len = 14;
+    pp.lct_id = (const uint8_t *)LCT; pp.lct_id_len = 23;
+    MBT_EQ_INT(mb_pair_derive(&pp, &pack_keys), MB_OK);
+    MBT_EQ_INT(mb_keypkg_pair_secret(&pack_keys, ps), MB_OK);
+    MBT_EQ_MEM(booted.pairs[0].secret, ps, 32);
+    MBT_EQ_MEM(booted.pairs[0].key_id, pack_keys.key_id, 4);
+    mb_session_cfg_defaults(&sc);
+    sc.role = MB_ROLE_CONTROLLER; sc.device_id = 7;
+    sc.rng = prng_fn; sc.tx = no_tx; sc.user = &rng_state;
+    mb_aead_init(&work);
+    sc.aead = &work;
+    MBT_EQ_INT(mb_session_init(&sess, &sc, &pack_keys), MB_OK);
+    MBT_EQ_MEM(sess.pair_secret, booted.pairs[0].secret, 32);   /* same PS as docs/PROTOCOL.md 6.1 */
+    mb_session_free(&sess);
+    mb_aead_free(&work);
+    mb_pair_keys_wipe(&pack_keys);
+
+    /* 5. the same package delivered again is refused as a rollback */
+    x.min_version = booted.package_version;
+    MBT_EQ_INT(mb_keypkg_open(rbuf, got, &x, RNG, body, sizeof(body), &o), MB_ERR_ROLLBACK);
+    MBT_EQ_INT(mb_keypkg_to_record(&o, booted.binding_priv, &rec), MB_ERR_INVALID_ARG);
+    mb_ks_record_wipe(&booted);
+    mb_keystore_free(&ks);
+}
+
 int main(void)
 {
     MBT_RUN(binding_keys);
@@ -759,5 +904,6 @@ int main(void)
     MBT_RUN(body_structure);
     MBT_RUN(seal_argument_errors);
     MBT_RUN(report_roundtrip_and_errors);
+    MBT_RUN(device_flow);
     return mbt_finish("test_keypkg");
 }

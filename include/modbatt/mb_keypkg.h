@@ -209,6 +209,29 @@ int mb_keypkg_pair_at(const mb_keypkg_contents *c, size_t index, mb_keypkg_pair 
  */
 int mb_keypkg_derive(const mb_keypkg_contents *c, size_t index, mb_pair_keys *keys);
 
+/**
+ * \brief  The pair secret PS of a pair's keys, as the session layer defines
+ *         it (docs/PROTOCOL.md 6.1): HKDF-SHA256(salt = "", IKM = key_lo>hi ||
+ *         key_hi>lo || confirm_key, info = "modbatt/session/v1/pair", 32).
+ *         This is what the key store keeps per peer.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_CRYPTO.
+ */
+int mb_keypkg_pair_secret(const mb_pair_keys *keys, uint8_t ps[32]);
+
+/**
+ * \brief  Turn an opened, validated package into the key-store record the
+ *         device writes (mb_keystore_write()): parameters, app key, package
+ *         version, and per entry the peer id, flags, key id and pair secret.
+ *         Key halves and salts are not copied; the pair keys derived on the
+ *         way are wiped.
+ * \param binding_priv  The device's binding private key (kept in the record).
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG for contents not from
+ *         mb_keypkg_open() or with more pairs than MB_KS_MAX_PAIRS;
+ *         the codes of mb_pair_derive(). \p rec is wiped on error.
+ */
+int mb_keypkg_to_record(const mb_keypkg_contents *c, const uint8_t binding_priv[32],
+                        mb_ks_record *rec);
+
 /* ---- sealed reports (device -> app) ------------------------------------ */
 
 #define MB_REPORT_MAGIC        0x4D425250u  /**< "MBRP" */
