@@ -102,7 +102,9 @@ typedef struct mb_session_cfg {
     mb_tx_fn    tx;                   /**< required */
     mb_event_fn event;                /**< optional */
     void       *user;                 /**< passed to the callbacks */
-    mb_aead    *aead;                 /**< required work context, mb_aead_init()ed by the caller */
+    mb_aead    *aead;                 /**< required work context, mb_aead_init()ed by the caller;
+                                           it holds the last key used: mb_aead_free() it after
+                                           the sessions that share it */
     uint32_t    hs_timeout_ms;        /**< handshake step timeout (default 250) */
     uint32_t    hs_min_interval_ms;   /**< least time between two HELLOs sent (default 100);
                                            HELLOs received are answered at most every half of it */
