@@ -104,11 +104,20 @@ static int cfg_ok(const mb_session_cfg *c)
     return MB_OK;
 }
 
-int mb_session_init(mb_session *s, const mb_session_cfg *cfg, const mb_pair_keys *keys)
+int mb_session_pair_secret(const mb_pair_keys *keys, uint8_t ps[32])
+{
+    if (keys == NULL || ps == NULL) {
+        return MB_ERR_NULL;
+    }
+    return mbs_pair_secret(keys, ps);
+}
+
+int mb_session_init_secret(mb_session *s, const mb_session_cfg *cfg,
+                           const uint8_t ps[32], const uint8_t key_id[4])
 {
     int ret;
 
-    if (s == NULL || cfg == NULL || keys == NULL) {
+    if (s == NULL || cfg == NULL || ps == NULL || key_id == NULL) {
         return MB_ERR_NULL;
     }
     memset(s, 0, sizeof(*s));
@@ -116,14 +125,30 @@ int mb_session_init(mb_session *s, const mb_session_cfg *cfg, const mb_pair_keys
         return ret;
     }
     s->cfg = *cfg;
-    memcpy(s->key_id, keys->key_id, MB_KEY_ID_LEN);
-    ret = mbs_pair_secret(keys, s->pair_secret);
-    if (ret == MB_OK) {
-        ret = mb_reasm_init(&s->reasm, cfg->profile, cfg->reasm_timeout_ms);
-    }
+    memcpy(s->key_id, key_id, MB_KEY_ID_LEN);
+    memcpy(s->pair_secret, ps, MB_SESSION_KEY_LEN);
+    ret = mb_reasm_init(&s->reasm, cfg->profile, cfg->reasm_timeout_ms);
     if (ret != MB_OK) {
         mb_wipe(s, sizeof(*s));
     }
+    return ret;
+}
+
+int mb_session_init(mb_session *s, const mb_session_cfg *cfg, const mb_pair_keys *keys)
+{
+    uint8_t ps[MB_SESSION_KEY_LEN];
+    int ret;
+
+    if (s == NULL || cfg == NULL || keys == NULL) {
+        return MB_ERR_NULL;
+    }
+    ret = mbs_pair_secret(keys, ps);
+    if (ret == MB_OK) {
+        ret = mb_session_init_secret(s, cfg, ps, keys->key_id);
+    } else {
+        memset(s, 0, sizeof(*s));
+    }
+    mb_wipe(ps, sizeof(ps));
     return ret;
 }
 

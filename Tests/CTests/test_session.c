@@ -482,6 +482,36 @@ static void test_events_no_keys(void)
     teardown();
 }
 
+/* Firmware keeps only PS and the key id (the key store): a session set up
+ * from them talks to one set up from the pair keys. */
+static void test_init_from_secret(void)
+{
+    mb_pair_keys kc, kd;
+    uint8_t ps_c[32], ps_d[32];
+    mb_session_cfg cfg;
+    uint8_t pt[5] = { 1, 2, 3, 4, 5 };
+    setup(MB_PROFILE_CLASSIC);
+    t_pair_keys(0, 0, &kc);
+    t_pair_keys(1, 0, &kd);
+    MBT_EQ_INT(mb_session_pair_secret(&kc, ps_c), MB_OK);
+    MBT_EQ_INT(mb_session_pair_secret(&kd, ps_d), MB_OK);
+    MBT_EQ_MEM(ps_c, ps_d, 32);                      /* both sides agree */
+    MBT_EQ_MEM(ps_c, ctl.s.pair_secret, 32);
+    MBT_EQ_INT(mb_session_pair_secret(NULL, ps_c), MB_ERR_NULL);
+    cfg = dev.s.cfg;
+    mb_session_free(&dev.s);
+    MBT_EQ_INT(mb_session_init_secret(&dev.s, &cfg, ps_d, kd.key_id), MB_OK);
+    MBT_EQ_INT(mb_session_init_secret(&dev.s, &cfg, NULL, kd.key_id), MB_ERR_NULL);
+    MBT_EQ_INT(mb_session_init_secret(&dev.s, &cfg, ps_d, kd.key_id), MB_OK);
+    MBT_EQ_INT(t_connect(&ctl, &dev, 0), 0);
+    MBT_EQ_INT(mb_session_send(&dev.s, MB_MSG_STATUS, pt, 5, 1), MB_OK);
+    t_deliver(&dev, &ctl, 1, &box_c);
+    MBT_EQ_INT(box_c.n, 1);
+    mb_pair_keys_wipe(&kc);
+    mb_pair_keys_wipe(&kd);
+    teardown();
+}
+
 int main(void)
 {
     MBT_RUN(test_handshake_frames);
@@ -498,5 +528,6 @@ int main(void)
     MBT_RUN(test_reboot_and_simultaneous);
     MBT_RUN(test_rng_and_tx_failure);
     MBT_RUN(test_events_no_keys);
+    MBT_RUN(test_init_from_secret);
     return mbt_finish("test_session");
 }

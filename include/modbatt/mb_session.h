@@ -201,6 +201,24 @@ void mb_session_cfg_defaults(mb_session_cfg *cfg);
  */
 int mb_session_init(mb_session *s, const mb_session_cfg *cfg, const mb_pair_keys *keys);
 
+/**
+ * \brief  Set up a session from a stored pair secret PS and key id, as the
+ *         key store keeps them (docs/PROTOCOL.md 6.1), without the pair keys.
+ * \param ps      32 bytes, from mb_session_pair_secret() at provisioning.
+ * \param key_id  4 bytes, mb_pair_keys.key_id.
+ * \return As mb_session_init().
+ */
+int mb_session_init_secret(mb_session *s, const mb_session_cfg *cfg,
+                           const uint8_t ps[32], const uint8_t key_id[4]);
+
+/**
+ * \brief  The pair secret PS of a pair's keys (docs/PROTOCOL.md 6.1):
+ *         HKDF-SHA256(salt = "", IKM = key_lo>hi || key_hi>lo || confirm_key,
+ *         info = "modbatt/session/v1/pair", 32). Both devices get the same PS.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_CRYPTO (then \p ps is zeroed).
+ */
+int mb_session_pair_secret(const mb_pair_keys *keys, uint8_t ps[32]);
+
 /** \brief Wipe every key and all state. NULL-safe. */
 void mb_session_free(mb_session *s);
 
