@@ -16,6 +16,9 @@
  * | mb_reasm.h    | bounded reassembly of chunked messages          |
  * | mb_msg.h      | v1 message ids, types, payload layouts          |
  * | mb_session.h  | secure sessions: handshake, seal/open, rotation |
+ * | mb_keystore.h | two-slot key store in flash, power-cut safe     |
+ * | mb_keypkg.h   | binding keys, sealed key packages and reports   |
+ * | mb_xfer.h     | acknowledged, resumable chunked transfer        |
  */
 #ifndef MODBATT_MODBATT_H
 #define MODBATT_MODBATT_H
@@ -32,5 +35,8 @@
 #include "modbatt/mb_reasm.h"
 #include "modbatt/mb_msg.h"
 #include "modbatt/mb_session.h"
+#include "modbatt/mb_keystore.h"
+#include "modbatt/mb_keypkg.h"
+#include "modbatt/mb_xfer.h"
 
 #endif /* MODBATT_MODBATT_H */
