@@ -287,9 +287,12 @@ int mb_xfer_tx_on_frame(mb_xfer_tx *tx, uint32_t can_id_in, const uint8_t *data,
     idx = get16(data + 1);
     chk = get16(data + 3);
     next = get16(data + 6);
-    /* A receiver without a transfer (it rebooted) cannot know our id: its
-     * "NACK, next 0" (send START) is taken whatever id it carries. */
-    if (tx->state != MB_XFER_BUSY || idx != tx->cur ||
+    /* A NACK answers the frame in flight even when it names another chunk:
+     * the receiver saw a corrupted chunk number. A receiver without a
+     * transfer (it rebooted) cannot know our id: its "NACK, next 0" (send
+     * START) is taken whatever id it carries. */
+    if (tx->state != MB_XFER_BUSY ||
+        (idx != tx->cur && status != MB_XFER_NACK) ||
         (data[5] != tx->xfer_id && !(status == MB_XFER_NACK && next == 0u))) {
         return MB_OK;   /* done already, another transfer, or a stale answer */
     }

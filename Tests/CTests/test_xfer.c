@@ -208,9 +208,11 @@ static void corrupt_frames_nack_then_retry(void)
         { 11, 6, 0, 0 },   /* 'next' in the ACK: harmless for DATA */
     };
     size_t i;
+    uint32_t t0;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         setup(&tx, &rx, 406);
+        t0 = B.now;
         if (cases[i].len_cut) {
             B.corrupt_len_at = cases[i].seq;
         } else {
@@ -224,6 +226,8 @@ static void corrupt_frames_nack_then_retry(void)
         MBT_EQ_MEM(rbuf, blob, 406);
         MBT_EQ_INT(rx.nacks, cases[i].nacks);
         MBT_EQ_INT(tx.retries_total, cases[i].byte == 6 ? 0 : 1);
+        /* detected on the answer: one retry gap, no 1 s timeout */
+        MBT_EQ_INT(B.now - t0, cases[i].byte == 6 ? 0 : 100);
     }
 }
 
