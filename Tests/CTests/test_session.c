@@ -512,6 +512,49 @@ static void test_init_from_secret(void)
     teardown();
 }
 
+/* A pack controller with two modules on one bus: two controller sessions
+ * sharing one AES-GCM work context; the modules' frames interleave; every
+ * frame reaches both sessions, each takes only its own pair's. */
+static tnode ctl2, dev2;
+
+static void test_two_pairs_one_bus(void)
+{
+    uint8_t a[100], b[100];
+    size_t i, n, got_a = 0, got_b = 0, foreign = 0;
+    setup(MB_PROFILE_CLASSIC);
+    MBT_EQ_INT(t_node_init(&ctl2, MB_ROLE_CONTROLLER, MB_PROFILE_CLASSIC, 0, NULL), MB_OK);
+    MBT_EQ_INT(t_node_init(&dev2, MB_ROLE_DEVICE, MB_PROFILE_CLASSIC, 0, NULL), MB_OK);
+    ctl2.s.cfg.device_id = 6;
+    dev2.s.cfg.device_id = 6;
+    ctl2.s.cfg.aead = &ctl.aead;                     /* one work context */
+    MBT_EQ_INT(t_connect(&ctl, &dev, 0), 0);
+    MBT_EQ_INT(t_connect(&ctl2, &dev2, 0), 0);
+    MBT_CHECK(memcmp(ctl.s.tx_key, ctl2.s.tx_key, 32) != 0);   /* device id bound in SK */
+    memset(a, 0xA1, sizeof(a));
+    memset(b, 0xB2, sizeof(b));
+    MBT_EQ_INT(mb_session_send(&dev.s, MB_MSG_STATUS, a, 100, 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&dev2.s, MB_MSG_STATUS, b, 100, 1), MB_OK);
+    n = dev.out.n;
+    MBT_EQ_INT(dev2.out.n, n);
+    for (i = 0; i < 2 * n; i++) {
+        const mb_frame *f = (i % 2 == 0) ? &dev.out.f[i / 2] : &dev2.out.f[i / 2];
+        mb_session_msg m;
+        int r1 = mb_session_rx(&ctl.s, f, 2, &m);
+        if (r1 == MB_OK && m.ready) got_a += m.len == 100 && m.data[0] == 0xA1;
+        r1 = mb_session_rx(&ctl2.s, f, 2, &m);
+        if (r1 == MB_OK && m.ready) got_b += m.len == 100 && m.data[0] == 0xB2;
+        foreign += r1 == MB_ERR_CANID_RANGE;
+    }
+    MBT_EQ_INT(got_a, 1);
+    MBT_EQ_INT(got_b, 1);
+    MBT_EQ_INT(foreign, n);
+    MBT_EQ_INT(t_count_ev(&ctl, MB_EV_REJECT, 1), 0);
+    mb_session_free(&ctl2.s);
+    mb_aead_free(&ctl2.aead);
+    t_node_free(&dev2);
+    teardown();
+}
+
 int main(void)
 {
     MBT_RUN(test_handshake_frames);
@@ -529,5 +572,6 @@ int main(void)
     MBT_RUN(test_rng_and_tx_failure);
     MBT_RUN(test_events_no_keys);
     MBT_RUN(test_init_from_secret);
+    MBT_RUN(test_two_pairs_one_bus);
     return mbt_finish("test_session");
 }
