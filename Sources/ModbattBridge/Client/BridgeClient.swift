@@ -1,0 +1,305 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Modbatt
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// A typed async client of the API-Bridge REST service.
+///
+/// Each call retries transient failures by `configuration.retry` and ends
+/// within its total timeout; every failure is a `BridgeError` naming the
+/// endpoint, status and the service's code. Key halves from LCT creation go
+/// straight into `KeyHalf` values and never reach a log or an error.
+///
+/// ```swift
+/// let client = try BridgeClient(configuration: .resolve())
+/// defer { Task { await client.shutdown() } }
+/// let a = try await client.registerComponent(.init(creator: "demo-user", componentData: "SN-0001"))
+/// ```
+public final class BridgeClient: Sendable {
+    public let configuration: BridgeClientConfiguration
+    private let http: HTTPClient
+    private let base: String
+    private let logger: Logger
+    private let jitter: NIOLockedValueBox<SeededRandom?>
+    private let isShutDown = NIOLockedValueBox(false)
+
+    /// Largest answer accepted.
+    static let maxResponseBytes = 1 << 20
+
+    public init(configuration: BridgeClientConfiguration, logger: Logger = Logger(label: "modbatt.bridge.client")) throws {
+        let parts = try configuration.validated()
+        var http = HTTPClient.Configuration(
+            timeout: .init(connect: TimeAmount(configuration.connectTimeout), read: TimeAmount(configuration.requestTimeout)))
+        // Our retry loop owns retries, so a refused connection fails this attempt at once.
+        http.connectionPool.retryConnectionEstablishment = false
+        http.redirectConfiguration = .disallow
+        if parts.scheme == "https" {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.certificateVerification = .fullVerification
+            if let ca = configuration.caCertificateFile {
+                do {
+                    let certificates = try NIOSSLCertificate.fromPEMFile(ca)
+                    guard !certificates.isEmpty else { throw BridgeClientConfiguration.configError("no certificate in \(ca)") }
+                    tls.additionalTrustRoots = [.certificates(certificates)]
+                } catch let error as BridgeError {
+                    throw error
+                } catch {
+                    throw BridgeClientConfiguration.configError("cannot load the CA file \(ca): \(error)")
+                }
+            }
+            http.tlsConfiguration = tls
+        }
+        self.configuration = configuration
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        self.base = parts.base
+        self.logger = logger
+        self.jitter = NIOLockedValueBox(configuration.retry.jitterSeed.map { SeededRandom(seed: $0) })
+    }
+
+    /// Close connections. Call once when done; idempotent.
+    public func shutdown() async {
+        let first = isShutDown.withLockedValue { done in
+            defer { done = true }
+            return !done
+        }
+        if first { try? await http.shutdown() }
+    }
+
+    deinit {
+        if !isShutDown.withLockedValue({ $0 }) {
+            // A client dropped without shutdown(): release its connections.
+            try? http.syncShutdown()
+        }
+    }
+
+    // MARK: Components
+
+    public func registerComponent(_ request: RegisterComponentRequest) async throws -> Component {
+        try await call(.POST, "/api/v1/components/register", body: request)
+    }
+
+    public func component(id: String) async throws -> Component {
+        try await call(.GET, "/api/v1/components/" + escape(id), body: Optional<Int>.none)
+    }
+
+    // MARK: LCTs
+
+    /// Create the LCT of a pair; the answer carries its two key halves, once.
+    public func createLCT(_ request: CreateLCTRequest) async throws -> CreatedLCT {
+        let endpoint = "POST /api/v1/lct/create"
+        var raw = try await send(.POST, "/api/v1/lct/create", body: try encode(request, endpoint))
+        defer { Self.wipe(&raw) }
+        let wire: CreateLCTWire
+        do { wire = try BridgeJSON.decode(CreateLCTWire.self, from: raw) } catch {
+            throw BridgeError(kind: .invalidResponse, endpoint: endpoint, status: 200,
+                              message: "unexpected answer: \(BridgeJSON.describe(error))")
+        }
+        func half(_ text: String?, _ field: String) throws -> KeyHalf {
+            guard let text, !text.isEmpty else {
+                throw BridgeError(kind: .invalidKeyMaterial, endpoint: endpoint, message: "\(field) is missing")
+            }
+            do { return try KeyHalf(encoded: text) } catch {
+                throw BridgeError(kind: .invalidKeyMaterial, endpoint: endpoint, message: "\(field): \(error)")
+            }
+        }
+        let device = try half(wire.deviceKeyHalf, "device_key_half")
+        let lctHalf = try half(wire.lctKeyHalf, "lct_key_half")
+        logger.info("LCT created", metadata: [
+            "lct_id": "\(wire.lct.lctId)", "device_key": "\(device.fingerprint)", "lct_key": "\(lctHalf.fingerprint)",
+        ])
+        return CreatedLCT(lct: wire.lct, deviceKeyHalf: device, lctKeyHalf: lctHalf)
+    }
+
+    public func lct(id: String) async throws -> LCT {
+        try await call(.GET, "/api/v1/lct/" + escape(id), body: Optional<Int>.none)
+    }
+
+    public func updateLCTStatus(id: String, _ request: UpdateLCTStatusRequest) async throws -> LCT {
+        try await call(.PUT, "/api/v1/lct/" + escape(id) + "/status", body: request)
+    }
+
+    // MARK: Pairing
+
+    public func initiatePairing(_ request: InitiatePairingRequest) async throws -> PairingChallenge {
+        try await call(.POST, "/api/v1/pairing/initiate", body: request)
+    }
+
+    public func completePairing(_ request: CompletePairingRequest) async throws -> PairingCompletion {
+        try await call(.POST, "/api/v1/pairing/complete", body: request)
+    }
+
+    public func revokePairing(_ request: RevokePairingRequest) async throws -> PairingRevocation {
+        try await call(.DELETE, "/api/v1/pairing/revoke", body: request)
+    }
+
+    public func pairingStatus(challengeId: String) async throws -> PairingChallenge {
+        try await call(.GET, "/api/v1/pairing/status/" + escape(challengeId), body: Optional<Int>.none)
+    }
+
+    public func health() async throws -> BridgeHealth {
+        try await call(.GET, "/health", body: Optional<Int>.none)
+    }
+
+    // MARK: Transport
+
+    private func call<Body: Encodable, Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: Body?) async throws -> Answer {
+        let endpoint = "\(method.rawValue) \(Self.template(path))"
+        let data = try body.map { try encode($0, endpoint) }
+        let raw = try await send(method, path, body: data)
+        do { return try BridgeJSON.decode(Answer.self, from: raw) } catch {
+            throw BridgeError(kind: .invalidResponse, endpoint: endpoint, status: 200,
+                              message: "unexpected answer: \(BridgeJSON.describe(error))")
+        }
+    }
+
+    private func encode(_ body: some Encodable, _ endpoint: String) throws -> Data {
+        do { return try BridgeJSON.encode(body) } catch {
+            throw BridgeError(kind: .configuration, endpoint: endpoint, message: "cannot encode the request")
+        }
+    }
+
+    /// One call with retries; returns the 2xx body.
+    func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> Data {
+        let endpoint = "\(method.rawValue) \(Self.template(path))"
+        let policy = configuration.retry
+        let clock = ContinuousClock()
+        let deadline = clock.now + policy.totalTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            let remaining = clock.now.duration(to: deadline)
+            let attemptTimeout = min(configuration.requestTimeout, remaining)
+            var failure = BridgeError(kind: .transport, endpoint: endpoint, message: "no attempt made")
+            var retryAfter: Duration?
+            do {
+                try Task.checkCancellation()
+                var request = HTTPClientRequest(url: base + path)
+                request.method = method
+                request.headers.add(name: "Accept", value: "application/json")
+                request.headers.add(name: "User-Agent", value: "modbatt-bridge-client/1")
+                if let token = configuration.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                if let body {
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(bytes: body))
+                }
+                let response = try await http.execute(request, timeout: TimeAmount(attemptTimeout))
+                var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+                let status = Int(response.status.code)
+                logger.debug("bridge call", metadata: ["endpoint": "\(endpoint)", "status": "\(status)", "attempt": "\(attempt)"])
+                if (200..<300).contains(status) {
+                    let data = Data(buffer.readableBytesView)
+                    _ = buffer.withUnsafeMutableReadableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                    return data
+                }
+                let errorBody = try? BridgeJSON.decode(BridgeErrorBody.self, from: Data(buffer.readableBytesView))
+                failure = BridgeError(
+                    kind: .http, endpoint: endpoint, status: status, code: errorBody?.code.nilIfEmpty,
+                    message: errorBody?.error.nilIfEmpty ?? response.status.reasonPhrase,
+                    details: errorBody?.details, existingId: errorBody?.existingId, attempts: attempt)
+                guard RetryPolicy.isRetryable(status: status) else { throw failure }
+                if status == 429 || status == 503 {
+                    retryAfter = RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After"))
+                }
+            } catch let error as BridgeError {
+                throw error
+            } catch {
+                if error is CancellationError || Task.isCancelled {
+                    throw BridgeError(kind: .cancelled, endpoint: endpoint, message: "cancelled", attempts: attempt)
+                }
+                let classified = Self.classify(error, endpoint: endpoint, attempt: attempt)
+                guard classified.retryable else { throw classified.error }
+                failure = classified.error
+            }
+
+            // Another attempt, if the policy and the time left allow one.
+            guard attempt < policy.maxAttempts else { throw failure }
+            let wait = jitter.withLockedValue { seeded -> Duration in
+                if seeded != nil { return policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &seeded!) }
+                var system = SystemRandomNumberGenerator()
+                return policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &system)
+            }
+            let left = clock.now.duration(to: deadline)
+            guard (wait < left) && (left > .milliseconds(1)) else {
+                var out = failure
+                if out.kind != .http || out.status == 429 {
+                    out.message += "; no time left to retry within \(policy.totalTimeout)"
+                }
+                throw out
+            }
+            logger.info("bridge call failed, retrying", metadata: [
+                "endpoint": "\(endpoint)", "attempt": "\(attempt)", "status": "\(failure.status.map(String.init) ?? "-")",
+                "wait_ms": "\(wait.nanoseconds / 1_000_000)",
+            ])
+            do { try await Task.sleep(for: wait) } catch {
+                throw BridgeError(kind: .cancelled, endpoint: endpoint, message: "cancelled", attempts: attempt)
+            }
+        }
+    }
+
+    /// Map a transport error; TLS failures (a bad certificate) are final.
+    static func classify(_ error: any Error, endpoint: String, attempt: Int) -> (error: BridgeError, retryable: Bool) {
+        let text = String(describing: error).replacingOccurrences(of: "\n", with: " ")
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout, .tlsHandshakeTimeout,
+                 .getConnectionFromPoolTimeout:
+                return (BridgeError(kind: .timeout, endpoint: endpoint, message: "timed out (\(text))", attempts: attempt), true)
+            case .invalidURL, .emptyHost, .emptyScheme:
+                return (BridgeError(kind: .configuration, endpoint: endpoint, message: text, attempts: attempt), false)
+            default:
+                break
+            }
+        }
+        if error is NIOSSLError || error is BoringSSLError || String(reflecting: type(of: error)).contains("SSL") {
+            return (BridgeError(kind: .transport, endpoint: endpoint, message: "TLS failure: \(text)", attempts: attempt), false)
+        }
+        if error is DecodingError {
+            return (BridgeError(kind: .invalidResponse, endpoint: endpoint, message: BridgeJSON.describe(error), attempts: attempt), false)
+        }
+        if let e = error as? NIOTooManyBytesError {
+            return (BridgeError(kind: .invalidResponse, endpoint: endpoint, message: "answer too large (\(e))", attempts: attempt), false)
+        }
+        return (BridgeError(kind: .transport, endpoint: endpoint, message: "cannot reach the bridge: \(text)", attempts: attempt), true)
+    }
+
+    /// `/api/v1/lct/lct_x/status` -> `/api/v1/lct/{id}/status`, so endpoints in errors name the call.
+    static func template(_ path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        let known: [(prefix: [String], name: String)] = [
+            (["", "api", "v1", "components"], "{id}"), (["", "api", "v1", "lct"], "{id}"),
+            (["", "api", "v1", "pairing", "status"], "{challenge_id}"),
+        ]
+        for k in known where parts.count > k.prefix.count && Array(parts.prefix(k.prefix.count)) == k.prefix {
+            let next = parts[k.prefix.count]
+            if next == "register" || next == "create" { return path }
+            var out = parts
+            out[k.prefix.count] = k.name
+            return out.joined(separator: "/")
+        }
+        return path
+    }
+
+    private func escape(_ id: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#%")
+        return id.addingPercentEncoding(withAllowedCharacters: allowed) ?? id
+    }
+
+    static func wipe(_ data: inout Data) {
+        _ = data.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+    }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        self = .nanoseconds(max(0, duration.nanoseconds))
+    }
+}

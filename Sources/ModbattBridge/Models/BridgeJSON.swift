@@ -1,0 +1,86 @@
+import Foundation
+
+/// The JSON coders both sides use. Field names are spelled out in each
+/// model's `CodingKeys` (snake_case, as the real API-Bridge sends them);
+/// unknown fields are ignored when decoding.
+enum BridgeJSON {
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.withoutEscapingSlashes]
+        return e
+    }
+
+    static func decoder() -> JSONDecoder { JSONDecoder() }
+
+    static func encode<T: Encodable>(_ value: T) throws -> Data { try encoder().encode(value) }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try decoder().decode(type, from: data)
+    }
+
+    /// One line describing a decoding failure by field path and kind only,
+    /// never by value (the value may be key material).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "malformed JSON" }
+        func path(_ p: [any CodingKey]) -> String {
+            p.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let ctx):
+            return "missing field '\(path(ctx.codingPath + [key]))'"
+        case .typeMismatch(let type, let ctx):
+            return ctx.codingPath.isEmpty
+                ? "the body must be a JSON object"
+                : "field '\(path(ctx.codingPath))' has the wrong type (expected \(jsonTypeName(type)))"
+        case .valueNotFound(let type, let ctx):
+            return "field '\(path(ctx.codingPath))' must not be null (expected \(jsonTypeName(type)))"
+        case .dataCorrupted(let ctx):
+            return ctx.codingPath.isEmpty ? "malformed JSON" : "field '\(path(ctx.codingPath))' is invalid"
+        @unknown default:
+            return "malformed JSON"
+        }
+    }
+
+    private static func jsonTypeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "string"
+        case is Bool.Type: return "boolean"
+        case is Int.Type, is Int64.Type, is UInt64.Type, is Double.Type: return "number"
+        default: return type is any Collection.Type ? "array" : "object"
+        }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// A Unix time sent as a number, a numeric string or an ISO-8601 string.
+    func decodeTimestamp(_ key: Key) throws -> Int64? {
+        if let n = try? decodeIfPresent(Int64.self, forKey: key) { return n }
+        if let d = try? decodeIfPresent(Double.self, forKey: key) { return Int64(d) }
+        guard let s = try? decodeIfPresent(String.self, forKey: key) else { return nil }
+        if let n = Int64(s) { return n }
+        if let date = try? Date(s, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
+        return nil
+    }
+
+    /// A string the service may also send as a number (ids, codes).
+    func decodeLooseString(_ key: Key) -> String? {
+        if let s = try? decodeIfPresent(String.self, forKey: key) { return s }
+        if let n = try? decodeIfPresent(Int64.self, forKey: key) { return String(n) }
+        return nil
+    }
+}
+
+/// The transaction hash field: `txhash` in most bridge versions, `tx_hash` in some.
+struct TxHashKeys: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+    static let txhash = TxHashKeys(stringValue: "txhash")
+    static let txHash = TxHashKeys(stringValue: "tx_hash")
+
+    static func decode(from decoder: any Decoder) -> String? {
+        guard let c = try? decoder.container(keyedBy: TxHashKeys.self) else { return nil }
+        return c.decodeLooseString(.txhash) ?? c.decodeLooseString(.txHash)
+    }
+}

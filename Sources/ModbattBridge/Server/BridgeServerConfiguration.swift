@@ -1,0 +1,87 @@
+import Logging
+
+/// How an embedded API-Bridge runs.
+public struct BridgeServerConfiguration: Sendable {
+    /// Where the bridge keeps its data.
+    public enum Storage: Sendable, Equatable {
+        /// A throwaway in-memory database.
+        case memory
+        /// An SQLite file (created if missing).
+        case file(String)
+        /// `bridge.sqlite` in the per-user data folder (`DataDirectory`).
+        case defaultFile
+    }
+
+    /// Bearer-token authentication.
+    public enum Auth: Sendable, Equatable {
+        case token(String)
+        /// No authentication (local experiments only; logged as a warning).
+        case disabled
+    }
+
+    /// Loopback by default.
+    public var host: String
+    /// 0 = an ephemeral port (read it from `EmbeddedBridge.port`).
+    public var port: Int
+    public var storage: Storage
+    public var auth: Auth
+    public var faults: FaultConfiguration
+    /// Requests per second over all clients before answering 429; nil = unlimited.
+    public var rateLimitPerSecond: Double?
+    /// Seconds a pairing challenge stays pending before it expires.
+    public var challengeLifetimeSeconds: Int
+    /// Largest request body accepted (bytes).
+    public var maxBodyBytes: Int
+    public var logger: Logger
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .defaultFile, auth: Auth,
+                faults: FaultConfiguration = FaultConfiguration(), rateLimitPerSecond: Double? = nil,
+                challengeLifetimeSeconds: Int = 300, maxBodyBytes: Int = 64 * 1024,
+                logger: Logger = Logger(label: "modbatt.bridge.server")) {
+        self.host = host
+        self.port = port
+        self.storage = storage
+        self.auth = auth
+        self.faults = faults
+        self.rateLimitPerSecond = rateLimitPerSecond
+        self.challengeLifetimeSeconds = challengeLifetimeSeconds
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+    }
+
+    /// In memory, ephemeral port on 127.0.0.1: what tests and the demo want.
+    public static func ephemeral(token: String?, faults: FaultConfiguration = FaultConfiguration(),
+                                 logger: Logger = Logger(label: "modbatt.bridge.server")) -> BridgeServerConfiguration {
+        BridgeServerConfiguration(port: 0, storage: .memory, auth: token.map { .token($0) } ?? .disabled,
+                                  faults: faults, logger: logger)
+    }
+}
+
+/// Faults the embedded bridge injects into `/api/v1` calls to exercise
+/// clients. Every decision comes from one generator seeded with `seed`, so a
+/// run with the same requests in the same order sees the same faults.
+public struct FaultConfiguration: Sendable, Equatable {
+    /// Added to every API call before it is handled.
+    public var latencyMilliseconds: Int
+    /// Share of calls (0...1) answered 500 `INTERNAL_ERROR` without being handled.
+    public var failRate: Double
+    /// Length of a burst of 429 answers; 0 = no bursts.
+    public var burst429Length: Int
+    /// Chance (0...1) that a call outside a burst starts one.
+    public var burst429Chance: Double
+    /// `Retry-After` seconds sent with 429 answers (bursts and the rate limit).
+    public var retryAfterSeconds: Int
+    public var seed: UInt64
+
+    public init(latencyMilliseconds: Int = 0, failRate: Double = 0, burst429Length: Int = 0,
+                burst429Chance: Double = 0.1, retryAfterSeconds: Int = 1, seed: UInt64 = 0) {
+        self.latencyMilliseconds = latencyMilliseconds
+        self.failRate = failRate
+        self.burst429Length = burst429Length
+        self.burst429Chance = burst429Chance
+        self.retryAfterSeconds = retryAfterSeconds
+        self.seed = seed
+    }
+
+    public var isActive: Bool { latencyMilliseconds > 0 || failRate > 0 || burst429Length > 0 }
+}
