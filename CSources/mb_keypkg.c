@@ -1,6 +1,7 @@
 /*
- * mb_keypkg.c - key package v1: serialize, seal to a device, open and
- * validate on the device (docs/PROVISIONING.md, 3). All integers big-endian.
+ * mb_keypkg.c - key package v1: serialize, seal to a device and sign as the
+ * app, open, authenticate and validate on the device (docs/PROVISIONING.md,
+ * 3). All integers big-endian.
  *
  * Header (clear; the AAD of the body):
  *     0   4  magic "MBKP"
@@ -14,20 +15,22 @@
  *    14   2  reserved (0)
  *    16   4  body length B
  *    20   8  recipient key id = SHA-256(device binding pub)[0..8)  (0 in bootstrap)
- *    28  65  ephemeral public key E                               (0 in bootstrap)
- *    93   c  target component id
+ *    28   8  signer key id    = SHA-256(app pub)[0..8)
+ *    36  65  ephemeral public key E                               (0 in bootstrap)
+ *   101   c  target component id
  * Body (B bytes; AES-256-GCM ciphertext when sealed):
  *     0   1  profile
- *     1   1  flags (bit 0: app public key present)
+ *     1   1  flags (bit 0: app public key present; must be 1 in v1)
  *     2   2  reserved (0)
  *     4   4  rekey_after_ms
  *     8   4  rekey_after_msgs
- *    12  65  app public key (0 when absent)
+ *    12  65  app public key (the key reports are encrypted to; may be a new one)
  *    77   1  reserved (0)
  *    78      n entries: peer id(1) flags(1) key id(4) len p, peer component id(p)
  *                       len l, LCT id(l) half_1(64) half_2(64) salt(32)
  * Trailer: 16 bytes, the GCM tag (sealed) or SHA-256(header || body)[0..16)
- * (bootstrap).
+ * (bootstrap); then 64 bytes, the app's ECDSA-P256 signature r || s over
+ * SHA-256("modbatt/keypkg/v1/sig" || header || body || 16-byte trailer).
  */
 #include <string.h>
 
@@ -48,7 +51,8 @@
 #define H_RSVD    14u
 #define H_BODYLEN 16u
 #define H_RECIP   20u
-#define H_EPUB    28u
+#define H_SIGNER  28u
+#define H_EPUB    36u
 #define H_COMP    MB_KEYPKG_FIXED_HDR
 
 #define B_PROFILE  0u
@@ -58,6 +62,9 @@
 #define B_REKEY_N  8u
 #define B_APPPUB  12u
 #define B_RSVD2   77u
+
+#define SIG_LABEL "modbatt/keypkg/v1/sig"
+#define TRAILER   (MB_KEYPKG_TAG_LEN + MB_P256_SIG_LEN)
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -88,10 +95,10 @@ static int check_contents(const mb_keypkg_contents *c, size_t *body_len)
     size_t i, n = MB_KEYPKG_PARAMS_LEN;
 
     if (c->package_version == 0u || !id_ok(c->comp_id, c->comp_id_len) ||
-        c->pair_count > MB_KEYPKG_MAX_PAIRS || (c->has_app_pub != 0u && c->has_app_pub != 1u)) {
+        c->pair_count > MB_KEYPKG_MAX_PAIRS || c->has_app_pub != 1u) {
         return MB_ERR_INVALID_ARG;
     }
-    if ((c->pairs == NULL && c->pair_count != 0u) || (c->has_app_pub && c->app_pub == NULL)) {
+    if ((c->pairs == NULL && c->pair_count != 0u) || c->app_pub == NULL) {
         return MB_ERR_NULL;
     }
     for (i = 0; i < c->pair_count; i++) {
@@ -141,17 +148,17 @@ static void write_body(const mb_keypkg_contents *c, uint8_t *b)
 }
 
 int mb_keypkg_seal(const mb_keypkg_contents *c, uint8_t mode, const uint8_t *device_pub,
-                   mb_keypkg_rng_fn rng, void *rng_user,
+                   const uint8_t app_priv[32], mb_keypkg_rng_fn rng, void *rng_user,
                    uint8_t *out, size_t cap, size_t *out_len)
 {
-    uint8_t e_priv[32], z[32], key[32], iv[12], h[32];
+    uint8_t e_priv[32], z[32], key[32], iv[12], h[32], signer[MB_P256_PUB_LEN];
     size_t body_len = 0, hdr_len, total = 0;
     uint8_t *body;
     mbk_rng r;
     int ret;
 
-    if (c == NULL || out == NULL || out_len == NULL ||
-        (mode == MB_KEYPKG_MODE_SEALED && (device_pub == NULL || rng == NULL))) {
+    if (c == NULL || out == NULL || out_len == NULL || app_priv == NULL || rng == NULL ||
+        (mode == MB_KEYPKG_MODE_SEALED && device_pub == NULL)) {
         return MB_ERR_NULL;
     }
     *out_len = 0;
@@ -163,13 +170,19 @@ int mb_keypkg_seal(const mb_keypkg_contents *c, uint8_t mode, const uint8_t *dev
         return ret;
     }
     hdr_len = MB_KEYPKG_FIXED_HDR + c->comp_id_len;
-    total = hdr_len + body_len + MB_KEYPKG_TAG_LEN;
+    total = hdr_len + body_len + TRAILER;
     if (cap < total) {
         return MB_ERR_BUFFER_TOO_SMALL;
     }
     r.fn = rng;
     r.user = rng_user;
     r.failed = 0;
+    /* The signer: normally the key the package carries; to rotate the app
+     * key, the old key signs a package carrying the new one. */
+    ret = mb_binding_public(app_priv, rng, rng_user, signer);
+    if (ret != MB_OK) {
+        return ret;
+    }
 
     memset(out, 0, hdr_len);
     put32(out + H_MAGIC, MB_KEYPKG_MAGIC);
@@ -182,35 +195,42 @@ int mb_keypkg_seal(const mb_keypkg_contents *c, uint8_t mode, const uint8_t *dev
     out[H_COMPLEN] = (uint8_t)c->comp_id_len;
     put32(out + H_BODYLEN, (uint32_t)body_len);
     memcpy(out + H_COMP, c->comp_id, c->comp_id_len);
+    ret = mb_binding_key_id(signer, out + H_SIGNER);
     body = out + hdr_len;
     write_body(c, body);
 
-    if (mode == MB_KEYPKG_MODE_BOOTSTRAP) {
-        /* Error detection only: anyone on the line can read and rewrite it. */
+    if (ret == MB_OK && mode == MB_KEYPKG_MODE_BOOTSTRAP) {
+        /* Error detection only: anyone on the line can read it. */
         ret = mbk_sha256(out, hdr_len + body_len, NULL, 0u, h);
         if (ret == MB_OK) {
             memcpy(body + body_len, h, MB_KEYPKG_TAG_LEN);
         }
-        goto exit;
+    } else if (ret == MB_OK) {
+        ret = mbk_check_pub(device_pub);
+        if (ret == MB_OK) {
+            ret = mb_binding_key_id(device_pub, out + H_RECIP);
+        }
+        if (ret == MB_OK) {
+            ret = mbk_keypair(&r, e_priv, out + H_EPUB);
+        }
+        if (ret == MB_OK) {
+            ret = mbk_ecdh(e_priv, device_pub, &r, z);
+        }
+        if (ret == MB_OK) {
+            ret = mbk_seal_keys(z, out + H_EPUB, device_pub, MB_KEYPKG_INFO_LABEL,
+                                c->comp_id, c->comp_id_len, key, iv);
+        }
+        if (ret == MB_OK) {
+            ret = mbk_gcm_seal(key, iv, out, hdr_len, body, body_len, body, body + body_len);
+        }
     }
-    ret = mbk_check_pub(device_pub);
     if (ret == MB_OK) {
-        ret = mb_binding_key_id(device_pub, out + H_RECIP);
+        ret = mbk_sha256((const uint8_t *)SIG_LABEL, sizeof(SIG_LABEL) - 1u, out,
+                         hdr_len + body_len + MB_KEYPKG_TAG_LEN, h);
     }
     if (ret == MB_OK) {
-        ret = mbk_keypair(&r, e_priv, out + H_EPUB);
+        ret = mbk_sign(app_priv, h, &r, body + body_len + MB_KEYPKG_TAG_LEN);
     }
-    if (ret == MB_OK) {
-        ret = mbk_ecdh(e_priv, device_pub, &r, z);
-    }
-    if (ret == MB_OK) {
-        ret = mbk_seal_keys(z, out + H_EPUB, device_pub, MB_KEYPKG_INFO_LABEL,
-                            c->comp_id, c->comp_id_len, key, iv);
-    }
-    if (ret == MB_OK) {
-        ret = mbk_gcm_seal(key, iv, out, hdr_len, body, body_len, body, body + body_len);
-    }
-exit:
     if (ret == MB_OK) {
         *out_len = total;
     } else {
@@ -272,7 +292,17 @@ static int derive_entry(const mb_keypkg_contents *c, const mb_keypkg_pair *e,
     return mb_pair_derive(&p, keys);
 }
 
-/* Parse and validate the decrypted body into *out. */
+/* The app key of a decrypted body: flagged, on the curve. */
+static int body_app_key(const uint8_t *b, size_t len)
+{
+    if (len < MB_KEYPKG_PARAMS_LEN || b[B_FLAGS] != 1u || b[B_RSVD] != 0u ||
+        b[B_RSVD + 1u] != 0u || b[B_RSVD2] != 0u) {
+        return MB_ERR_MALFORMED;
+    }
+    return mbk_check_pub(b + B_APPPUB) == MB_OK ? MB_OK : MB_ERR_MALFORMED;
+}
+
+/* Parse and validate the entries of the decrypted body into *out. */
 static int check_body(const uint8_t *b, size_t len, mb_keypkg_contents *out)
 {
     mb_keypkg_pair e;
@@ -280,18 +310,11 @@ static int check_body(const uint8_t *b, size_t len, mb_keypkg_contents *out)
     size_t i, off = MB_KEYPKG_PARAMS_LEN, used = 0;
     int ret;
 
-    if (len < MB_KEYPKG_PARAMS_LEN || (b[B_FLAGS] & 0xFEu) != 0u ||
-        b[B_RSVD] != 0u || b[B_RSVD + 1u] != 0u || b[B_RSVD2] != 0u) {
-        return MB_ERR_MALFORMED;
-    }
     out->params.profile = b[B_PROFILE];
     out->params.rekey_after_ms = get32(b + B_REKEY_MS);
     out->params.rekey_after_msgs = get32(b + B_REKEY_N);
-    out->has_app_pub = (uint8_t)(b[B_FLAGS] & 1u);
-    out->app_pub = out->has_app_pub ? b + B_APPPUB : NULL;
-    if (out->has_app_pub && mbk_check_pub(b + B_APPPUB) != MB_OK) {
-        return MB_ERR_MALFORMED;
-    }
+    out->has_app_pub = 1;
+    out->app_pub = b + B_APPPUB;
     for (i = 0; i < out->pair_count; i++) {
         ret = parse_entry(b + off, len - off, &e, &used);
         if (ret != MB_OK) {
@@ -312,12 +335,34 @@ static int check_body(const uint8_t *b, size_t len, mb_keypkg_contents *out)
     return off == len ? MB_OK : MB_ERR_MALFORMED;
 }
 
+/* Verify the app's signature with \p app_pub, whose key id must be the
+ * header's signer key id. */
+static int verify_signature(const uint8_t *pkg, size_t signed_len, const uint8_t *app_pub)
+{
+    uint8_t id[MB_BINDING_KEY_ID_LEN], h[32];
+    int ret = mb_binding_key_id(app_pub, id);
+
+    if (ret == MB_OK && memcmp(id, pkg + H_SIGNER, MB_BINDING_KEY_ID_LEN) != 0) {
+        return MB_ERR_AUTH;   /* signed by another app */
+    }
+    if (ret == MB_OK) {
+        ret = mbk_sha256((const uint8_t *)SIG_LABEL, sizeof(SIG_LABEL) - 1u, pkg, signed_len, h);
+    }
+    if (ret == MB_OK) {
+        ret = mbk_verify(app_pub, h, pkg + signed_len);
+        if (ret == MB_ERR_INVALID_ARG) {
+            ret = MB_ERR_MALFORMED;
+        }
+    }
+    return ret;
+}
+
 int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expect,
                    mb_keypkg_rng_fn rng, void *rng_user,
                    uint8_t *body, size_t body_cap, mb_keypkg_contents *out)
 {
     uint8_t z[32], key[32], iv[12], h[32], id[MB_BINDING_KEY_ID_LEN];
-    size_t hdr_len, body_len, c, n;
+    size_t hdr_len, body_len, c, n, signed_len;
     uint8_t mode;
     mbk_rng r;
     int ret;
@@ -347,9 +392,9 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
         return MB_ERR_MALFORMED;
     }
     hdr_len = MB_KEYPKG_FIXED_HDR + c;
-    if (len != hdr_len + body_len + MB_KEYPKG_TAG_LEN) {
-        return len < hdr_len + body_len + MB_KEYPKG_TAG_LEN ? MB_ERR_TRUNCATED
-                                                            : MB_ERR_MALFORMED;
+    signed_len = hdr_len + body_len + MB_KEYPKG_TAG_LEN;
+    if (len != signed_len + MB_P256_SIG_LEN) {
+        return len < signed_len + MB_P256_SIG_LEN ? MB_ERR_TRUNCATED : MB_ERR_MALFORMED;
     }
     if (body_cap < c + body_len) {
         return MB_ERR_BUFFER_TOO_SMALL;
@@ -373,6 +418,13 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
         }
         if (memcmp(id, pkg + H_RECIP, MB_BINDING_KEY_ID_LEN) != 0) {
             return MB_ERR_WRONG_DEVICE;
+        }
+    }
+    /* With a pinned app key, nothing of an unsigned package is processed. */
+    if (expect->app_pub != NULL) {
+        ret = verify_signature(pkg, signed_len, expect->app_pub);
+        if (ret != MB_OK) {
+            return ret;
         }
     }
 
@@ -403,6 +455,14 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
             memcpy(body + c, pkg + hdr_len, body_len);
         }
     }
+    if (ret == MB_OK) {
+        ret = body_app_key(body + c, body_len);
+    }
+    /* First provisioning (no pinned key): the package must be signed by the
+     * app key it carries, which the device then pins. */
+    if (ret == MB_OK && expect->app_pub == NULL) {
+        ret = verify_signature(pkg, signed_len, body + c + B_APPPUB);
+    }
     if (ret != MB_OK) {
         goto exit;
     }
@@ -416,6 +476,7 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
     out->comp_id = body;
     out->comp_id_len = c;
     memcpy(out->recipient, pkg + H_RECIP, MB_BINDING_KEY_ID_LEN);
+    memcpy(out->signer, pkg + H_SIGNER, MB_BINDING_KEY_ID_LEN);
     out->pair_count = n;
     out->pairs = NULL;
     out->body_ = body + c;
@@ -517,6 +578,7 @@ int mb_keypkg_to_record(const mb_keypkg_contents *c, const uint8_t binding_priv[
     rec->role = c->role;
     rec->flags = (uint8_t)((c->has_app_pub ? MB_KS_FLAG_HAS_APP_KEY : 0u) |
                            (c->mode == MB_KEYPKG_MODE_BOOTSTRAP ? MB_KS_FLAG_BOOTSTRAPPED : 0u));
+    /* has_app_pub is always 1 for opened v1 packages: the device pins it. */
     rec->params = c->params;
     if (c->has_app_pub) {
         memcpy(rec->app_pub, c->app_pub, MB_P256_PUB_LEN);

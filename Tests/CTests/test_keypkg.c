@@ -11,6 +11,8 @@
 #include "modbatt/mb_keystore.h"
 #include "modbatt/mb_xfer.h"
 
+#include "mbedtls/ecdsa.h"
+
 /* ---- RNGs -------------------------------------------------------------- */
 
 typedef struct prng { uint64_t s; int fail_after; int calls; } prng;
@@ -43,6 +45,14 @@ static int const_fn(void *user, uint8_t *out, size_t len)
 /* ---- fixtures ---------------------------------------------------------- */
 
 static uint8_t half_a[64], half_b[64], salt[32];
+static uint8_t app_priv[32], app_pub[65];   /* the app's signing key (0x33..33) */
+
+static void app_keys(void)
+{
+    uint8_t blind = 0x44;
+    memset(app_priv, 0x33, 32);
+    (void)mb_binding_public(app_priv, const_fn, &blind, app_pub);
+}
 static const char *PACK = "comp_pack_0001", *MODULE = "comp_module_07",
                   *LCT = "lct_pack_0001_module_07";
 
@@ -91,6 +101,8 @@ static mb_keypkg_contents module_contents(const mb_keypkg_pair *e)
     c.params.profile = 0;
     c.params.rekey_after_ms = 3600000u;
     c.params.rekey_after_msgs = 1u << 20;
+    c.has_app_pub = 1;
+    c.app_pub = app_pub;
     c.pair_count = 1;
     c.pairs = e;
     return c;
@@ -174,8 +186,8 @@ static void module_roundtrip(void)
     e = module_entry();
     c = module_contents(&e);
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
-    MBT_EQ_INT(len, 93 + 14 + 78 + 168 + 14 + 23 + 16);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(len, 101 + 14 + 78 + 168 + 14 + 23 + 16 + 64);
     x = expect_for(priv, pub, MODULE);
     x.device_id = 0x07;
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
@@ -187,7 +199,8 @@ static void module_roundtrip(void)
     MBT_EQ_MEM(o.comp_id, MODULE, 14);
     MBT_EQ_INT(o.params.rekey_after_ms, 3600000);
     MBT_EQ_INT(o.params.rekey_after_msgs, 1 << 20);
-    MBT_EQ_INT(o.has_app_pub, 0);
+    MBT_EQ_INT(o.has_app_pub, 1);
+    MBT_EQ_MEM(o.app_pub, app_pub, 65);
     MBT_EQ_INT(o.pair_count, 1);
     MBT_EQ_INT(mb_keypkg_pair_at(&o, 0, &got), MB_OK);
     MBT_EQ_INT(got.peer_id, 1);
@@ -224,7 +237,7 @@ static void pack_33_pairs(void)
     static uint8_t halves[33][2][64], salts[33][32];
     static char peers[33][80], lcts[33][80];
     static mb_keypkg_pair e[33];
-    uint8_t priv[32], pub[65], app_priv[32], app_pub[65];
+    uint8_t priv[32], pub[65];
     mb_keypkg_contents c, o;
     mb_keypkg_expect x;
     mb_keypkg_pair got;
@@ -232,7 +245,6 @@ static void pack_33_pairs(void)
     int ok = 1;
 
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_binding_generate(RNG, app_priv, app_pub), MB_OK);
     for (i = 0; i < 33; i++) {
         prng_fn(&rng_state, halves[i][0], 64);
         prng_fn(&rng_state, halves[i][1], 64);
@@ -261,7 +273,7 @@ static void pack_33_pairs(void)
     c.params.rekey_after_ms = 600000; c.params.rekey_after_msgs = 1000;
     c.has_app_pub = 1; c.app_pub = app_pub;
     c.pair_count = 33; c.pairs = e;
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     MBT_CHECK(len <= MB_KEYPKG_MAX);
     printf("  pack package, 33 pairs: %u bytes (max %u)\n", (unsigned)len, (unsigned)MB_KEYPKG_MAX);
     x = expect_for(priv, pub, PACK);
@@ -291,7 +303,7 @@ static void pack_33_pairs(void)
     MBT_CHECK(ok);
     /* Too many pairs */
     c.pair_count = MB_KEYPKG_MAX_PAIRS + 1;
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len),
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len),
                MB_ERR_INVALID_ARG);
 }
 
@@ -304,19 +316,21 @@ static const char *EX_DEVICE_PUB =
     "ed194a7debcb97712d2dda3ca85aa8765a56f45fc758599652f2897c65306e57"
     "94";
 static const char *EX_PACKAGE =
-    "4d424b500101010700000001010e00000000011b2bad0fd610d99eae04d65a93"
-    "977caa3d1b081852ff57a79e465f1660577304baead505dd3a48589cf350185e"
-    "895372df6221ea3a137557e473fddb6755f05bd507c3c533fce9c91285636f6d"
-    "705f6d6f64756c655f3037e8ba7a1566f169a515ba9031c86a94309ef7b82910"
-    "779537e324273379e72a8d3c6eeca553a5aaf193430e2030e04c083cca7308b0"
-    "fc9a883c76edea056f9a2e84ff7e9a1d41015734b06c53f40c202c7735040cff"
-    "3ed51c61ecd2e756c9285611dac51bbe541f502b1a91278ae04e4c577047438f"
-    "6976af8ecd8b0337952caa6a073f081dbf9d3f734087b659ababe02d1737fee1"
-    "d22fb4dcdd15dc13567d818af6eae8ce6687a8cea305749dc21599ef795de70c"
-    "aa0c16d1159875b0ebeec6a5e126fa0e79e7f948137a58c926e8e699c7ce3819"
-    "2e8da2c55477c6ddba19484a4d19bfb5cff32e4d3f7d5032ac62736519c35ef9"
-    "f9132837b011f634fae9f20a0f5fc91a7071c2520ff4f8ff36afa29736866b75"
-    "56e653456e035f8f4df5e3a2753f1103ba625ffdad6a";
+    "4d424b500101010700000001010e00000000011b2bad0fd610d99eae72723589"
+    "2575dc6804d65a93977caa3d1b081852ff57a79e465f1660577304baead505dd"
+    "3a48589cf350185e895372df6221ea3a137557e473fddb6755f05bd507c3c533"
+    "fce9c91285636f6d705f6d6f64756c655f3037e8bb7a1566f169a515ba9031cc"
+    "3b336896c431a7b1c616fc34112d73e0e0a6e3cdaf0d2bc4a97d99a376fc7e4d"
+    "e15c5a1bd8c3bd17336a0954226b724ffb7cad9a25baf46e21fbcab7fa16d255"
+    "0c202c7735040cff3ed51c61ecd2e756c9285611dac51bbe541f502b1a91278a"
+    "e04e4c577047438f6976af8ecd8b0337952caa6a073f081dbf9d3f734087b659"
+    "ababe02d1737fee1d22fb4dcdd15dc13567d818af6eae8ce6687a8cea305749d"
+    "c21599ef795de70caa0c16d1159875b0ebeec6a5e126fa0e79e7f948137a58c9"
+    "26e8e699c7ce38192e8da2c55477c6ddba19484a4d19bfb5cff32e4d3f7d5032"
+    "ac62736519c35ef9f9132837b011f634fae9f20a0f5fc91a7071c2520ff4f8ff"
+    "36afa29736866b7556e653456e03d34402594f5a52a2b129c0beba4dc3c1d65a"
+    "93977caa3d1b081852ff57a79e465f1660577304baead505dd3a48589cf3a1c3"
+    "1ef41d5744fa34996671006eba812584b29d3d5fec4032726aaf2e7e51fd";
 
 static void worked_example(void)
 {
@@ -334,19 +348,19 @@ static void worked_example(void)
     MBT_EQ_INT(mb_binding_public(dev_priv, const_fn, &byte_blind, dev_pub), MB_OK);
     e = module_entry();
     c = module_contents(&e);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, dev_pub, const_fn, &byte_eph,
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, dev_pub, app_priv, const_fn, &byte_eph,
                               pkg, sizeof(pkg), &len), MB_OK);
-    MBT_EQ_INT(len, 406);
+    MBT_EQ_INT(len, 478);
     if (dump != NULL) {
         mbt_hex(dev_pub, 65, hex); printf("device_pub %s\n", hex);
         mbt_hex(pkg, len, hex); printf("package %s\n", hex);
     }
     {
-        uint8_t expect[406];
+        uint8_t expect[478];
         MBT_EQ_INT(mbt_unhex(EX_DEVICE_PUB, expect, 65), 65);
         MBT_EQ_MEM(dev_pub, expect, 65);
-        MBT_EQ_INT(mbt_unhex(EX_PACKAGE, expect, sizeof(expect)), 406);
-        MBT_EQ_MEM(pkg, expect, 406);
+        MBT_EQ_INT(mbt_unhex(EX_PACKAGE, expect, sizeof(expect)), 478);
+        MBT_EQ_MEM(pkg, expect, 478);
     }
     x = expect_for(dev_priv, dev_pub, MODULE);
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, const_fn, &byte_blind, body, sizeof(body), &o), MB_OK);
@@ -368,14 +382,14 @@ static void sniffer_sealed_vs_bootstrap(void)
     e = module_entry();
     c = module_contents(&e);
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     MBT_CHECK(!leaks(pkg, len, half_a, 64));
     MBT_CHECK(!leaks(pkg, len, half_b, 64));
     MBT_CHECK(!leaks(pkg, len, salt, 32));
     MBT_CHECK(!leaks(pkg, len, priv, 32));
 
     /* Factory bootstrap: the halves ARE on the wire - the reason it is off by default. */
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_BOOTSTRAP, NULL, NULL, NULL, pkg, sizeof(pkg),
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_BOOTSTRAP, NULL, app_priv, RNG, pkg, sizeof(pkg),
                               &len), MB_OK);
     MBT_CHECK(leaks(pkg, len, half_a, 64));
     x = expect_for(priv, pub, MODULE);
@@ -406,7 +420,7 @@ static void wrong_device(void)
     c = module_contents(&e);
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
     MBT_EQ_INT(mb_binding_generate(RNG, other_priv, other_pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     /* another device receives it */
     x = expect_for(other_priv, other_pub, NULL);
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_WRONG_DEVICE);
@@ -416,7 +430,7 @@ static void wrong_device(void)
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_AUTH);
     MBT_CHECK(all_zero(body, sizeof(body)));
     MBT_EQ_INT(o.pair_count, 0);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     /* right key, but it is another component or CAN id */
     x = expect_for(priv, pub, "comp_module_08");
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_WRONG_DEVICE);
@@ -428,17 +442,20 @@ static void wrong_device(void)
 }
 
 /* Flip one bit at every offset; the device must refuse with the reason that
- * byte's field gives, and leave nothing behind. */
-static int expected_for_offset(size_t i, size_t hdr_len, int comp_known)
+ * byte's field gives, and leave nothing behind. Two openers: one that has
+ * pinned the app key and knows its component id (the signature is checked
+ * before anything else), one on first provisioning (neither known). */
+static int expected_for_offset(size_t i, size_t hdr_len, int pinned)
 {
     if (i < 4) return MB_ERR_MALFORMED;                 /* magic */
     if (i == 4) return MB_ERR_VERSION;
     if (i == 5 || i == 12 || i == 13 || i == 14 || i == 15) return MB_ERR_MALFORMED;
     if (i >= 16 && i < 20) return 1;                    /* length: malformed or truncated */
     if (i >= 20 && i < 28) return MB_ERR_WRONG_DEVICE;  /* recipient key id */
-    if (i >= 28 && i < 93) return MB_ERR_MALFORMED;     /* ephemeral point */
-    if (i >= 93 && i < hdr_len) return comp_known ? MB_ERR_WRONG_DEVICE : MB_ERR_AUTH;
-    return MB_ERR_AUTH;                                 /* role, id, version, body, tag */
+    if (i >= 28 && i < 36) return MB_ERR_AUTH;          /* signer key id */
+    if (i >= 36 && i < 101) return pinned ? MB_ERR_AUTH : MB_ERR_MALFORMED;  /* ephemeral point */
+    if (i >= 101 && i < hdr_len) return pinned ? MB_ERR_WRONG_DEVICE : MB_ERR_AUTH;
+    return MB_ERR_AUTH;                 /* role, id, version, body, tag, signature */
 }
 
 static void tamper_every_byte(void)
@@ -448,19 +465,20 @@ static void tamper_every_byte(void)
     mb_keypkg_pair e;
     mb_keypkg_contents c, o;
     mb_keypkg_expect x;
-    size_t len, i, hdr_len = 93 + 14;
+    size_t len, i, hdr_len = 101 + 14;
     unsigned wrong = 0, leftovers = 0;
-    int comp_known;
+    int pinned;
 
     setup_halves();
     e = module_entry();
     c = module_contents(&e);
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, good, sizeof(good), &len), MB_OK);
-    for (comp_known = 0; comp_known <= 1; comp_known++) {
-        x = expect_for(priv, pub, comp_known ? MODULE : NULL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, good, sizeof(good), &len), MB_OK);
+    for (pinned = 0; pinned <= 1; pinned++) {
+        x = expect_for(priv, pub, pinned ? MODULE : NULL);
+        x.app_pub = pinned ? app_pub : NULL;
         for (i = 0; i < len; i++) {
-            int ret, want = expected_for_offset(i, hdr_len, comp_known);
+            int ret, want = expected_for_offset(i, hdr_len, pinned);
             memcpy(pkg, good, len);
             pkg[i] ^= 0x80;
             memset(body, 0xEE, sizeof(body));
@@ -483,6 +501,53 @@ static void tamper_every_byte(void)
     MBT_EQ_INT(leftovers, 0);
 }
 
+/* Anyone can encrypt to a device's registered public key. A package sealed
+ * correctly but signed by another key is refused once the app key is pinned;
+ * on first provisioning the carried key is trusted (and then pinned). */
+static void forged_by_another_app(void)
+{
+    static uint8_t pkg[1024], body[1024];
+    uint8_t priv[32], pub[65], evil_priv[32], evil_pub[65];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c, o;
+    mb_keypkg_expect x;
+    size_t len;
+
+    setup_halves();
+    e = module_entry();
+    c = module_contents(&e);
+    MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, evil_priv, evil_pub), MB_OK);
+    c.app_pub = evil_pub;
+    c.package_version = 2;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, evil_priv, RNG, pkg, sizeof(pkg), &len),
+               MB_OK);
+    x = expect_for(priv, pub, MODULE);
+    x.app_pub = app_pub;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_AUTH);
+    MBT_CHECK(all_zero(body, sizeof(body)));
+    /* the forger copies the real app's signer key id: the signature still fails */
+    MBT_EQ_INT(mb_binding_key_id(app_pub, pkg + 28), MB_OK);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_AUTH);
+    /* first provisioning (nothing pinned) cannot tell: documented TOFU */
+    x.app_pub = NULL;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, evil_priv, RNG, pkg, sizeof(pkg), &len),
+               MB_OK);
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_MEM(o.app_pub, evil_pub, 65);
+    /* the app rotates its key: signed by the pinned (old) key, carrying the
+     * new one, which the device pins next */
+    c.app_pub = evil_pub;   /* stands for the new key */
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len),
+               MB_OK);
+    x.app_pub = app_pub;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    MBT_EQ_MEM(o.app_pub, evil_pub, 65);
+    /* without a pinned key such a package does not vouch for itself */
+    x.app_pub = NULL;
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_AUTH);
+}
+
 static void truncated_and_extended(void)
 {
     static uint8_t pkg[1024], body[1024];
@@ -497,7 +562,7 @@ static void truncated_and_extended(void)
     e = module_entry();
     c = module_contents(&e);
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     x = expect_for(priv, pub, MODULE);
     for (n = 0; n < len; n++) {
         if (mb_keypkg_open(pkg, n, &x, RNG, body, sizeof(body), &o) != MB_ERR_TRUNCATED) wrong++;
@@ -522,7 +587,7 @@ static void wrong_version_and_rollback(void)
     c = module_contents(&e);
     c.package_version = 5;
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     x = expect_for(priv, pub, MODULE);
     x.min_version = 5;     /* already holds version 5: a replay of it is refused */
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_ROLLBACK);
@@ -554,22 +619,51 @@ static void entry_validation(void)
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
     x = expect_for(priv, pub, MODULE);
     e.key_id[0] ^= 1;
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_INTEGRITY);
     e.key_id[0] ^= 1;
     /* the peer is the device itself */
     e.peer_comp = (const uint8_t *)MODULE;
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_INTEGRITY);
     e = module_entry();
     /* equal halves never leave the app */
     e.half_2 = half_a;
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len),
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len),
                MB_ERR_INVALID_ARG);
 }
 
-/* Body structure, reached through the bootstrap mode (whose check value the
- * test can recompute): reserved bytes and entry lengths. */
+/* Re-sign a package as the app, after the test edited it (host mbedTLS). */
+static int mbed_rng(void *p, unsigned char *o, size_t n) { return prng_fn(p, o, n); }
+
+static void resign(uint8_t *pkg, size_t signed_len)
+{
+    static const char label[] = "modbatt/keypkg/v1/sig";
+    mbedtls_ecp_group g;
+    mbedtls_mpi d, r, s2;
+    mbedtls_sha256_context sh;
+    uint8_t h[32];
+
+    mbedtls_sha256_init(&sh);
+    mbedtls_sha256_starts_ret(&sh, 0);
+    mbedtls_sha256_update_ret(&sh, (const uint8_t *)label, sizeof(label) - 1);
+    mbedtls_sha256_update_ret(&sh, pkg, signed_len);
+    mbedtls_sha256_finish_ret(&sh, h);
+    mbedtls_sha256_free(&sh);
+    mbedtls_ecp_group_init(&g);
+    mbedtls_mpi_init(&d); mbedtls_mpi_init(&r); mbedtls_mpi_init(&s2);
+    mbedtls_ecp_group_load(&g, MBEDTLS_ECP_DP_SECP256R1);
+    mbedtls_mpi_read_binary(&d, app_priv, 32);
+    mbedtls_ecdsa_sign(&g, &r, &s2, &d, h, 32, mbed_rng, &rng_state);
+    mbedtls_mpi_write_binary(&r, pkg + signed_len, 32);
+    mbedtls_mpi_write_binary(&s2, pkg + signed_len + 32, 32);
+    mbedtls_mpi_free(&d); mbedtls_mpi_free(&r); mbedtls_mpi_free(&s2);
+    mbedtls_ecp_group_free(&g);
+}
+
+/* Body structure, reached through the bootstrap mode (whose check value and
+ * signature the test can recompute): flags, reserved bytes, the app key,
+ * entry lengths. */
 static void body_structure(void)
 {
     static uint8_t pkg[1024], body[1024];
@@ -577,7 +671,7 @@ static void body_structure(void)
     mb_keypkg_pair e;
     mb_keypkg_contents c, o;
     mb_keypkg_expect x;
-    size_t len, hdr = 93 + 14, blen;
+    size_t len, hdr = 101 + 14, blen;
     mbedtls_sha256_context s;
 
     setup_halves();
@@ -586,16 +680,27 @@ static void body_structure(void)
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
     x = expect_for(priv, pub, MODULE);
     x.allow_bootstrap = 1;
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_BOOTSTRAP, NULL, NULL, NULL, pkg, sizeof(pkg),
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_BOOTSTRAP, NULL, app_priv, RNG, pkg, sizeof(pkg),
                               &len), MB_OK);
-    blen = len - hdr - 16;
+    blen = len - hdr - 16 - 64;
 #define RESEAL() do { mbedtls_sha256_init(&s); mbedtls_sha256_starts_ret(&s, 0); \
         mbedtls_sha256_update_ret(&s, pkg, hdr + blen); mbedtls_sha256_finish_ret(&s, h); \
-        mbedtls_sha256_free(&s); memcpy(pkg + hdr + blen, h, 16); } while (0)
+        mbedtls_sha256_free(&s); memcpy(pkg + hdr + blen, h, 16); \
+        resign(pkg, hdr + blen + 16); } while (0)
+    RESEAL();                      /* the helpers themselves are right */
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
     pkg[hdr + 77] = 1;             /* reserved byte */
     RESEAL();
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
     pkg[hdr + 77] = 0;
+    pkg[hdr + 1] = 0;              /* app key not flagged */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 1] = 1;
+    pkg[hdr + 12 + 64] ^= 1;       /* app key off the curve */
+    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
+    pkg[hdr + 12 + 64] ^= 1;
     pkg[hdr + 78 + 6] = 0;         /* peer id length 0 */
     RESEAL();
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
@@ -606,11 +711,10 @@ static void body_structure(void)
     RESEAL();
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
     pkg[hdr + 78 + 6] = 14;
-    pkg[hdr + 1] = 1;              /* app key flagged, but zeros are not a point */
     RESEAL();
-    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_MALFORMED);
-    pkg[hdr + 1] = 0;
-    RESEAL();
+    MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+    /* with the app key pinned too */
+    x.app_pub = app_pub;
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
 #undef RESEAL
 }
@@ -629,30 +733,36 @@ static void seal_argument_errors(void)
     e = module_entry();
     c = module_contents(&e);
     MBT_EQ_INT(mb_binding_generate(RNG, priv, pub), MB_OK);
-    MBT_EQ_INT(mb_keypkg_seal(NULL, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, NULL, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
-    MBT_EQ_INT(mb_keypkg_seal(&c, 3, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, 405, &len), MB_ERR_BUFFER_TOO_SMALL);
+    MBT_EQ_INT(mb_keypkg_seal(NULL, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, NULL, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 3, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, 477, &len), MB_ERR_BUFFER_TOO_SMALL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, NULL, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    memset(bad_pub, 0, 32);   /* a zero scalar is no key */
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, bad_pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    c.has_app_pub = 0;
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    c.has_app_pub = 1;
     memcpy(bad_pub, pub, 65); bad_pub[64] ^= 1;
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, bad_pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
-    MBT_CHECK(all_zero(pkg, 406));
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, prng_fn, &failing, pkg, sizeof(pkg), &len), MB_ERR_RNG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, bad_pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_CHECK(all_zero(pkg, 478));
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, prng_fn, &failing, pkg, sizeof(pkg), &len), MB_ERR_RNG);
     c.package_version = 0;
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
     c.package_version = 1;
     c.comp_id_len = 0;
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
     c.comp_id_len = 65;
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
     c.comp_id_len = 14;
     e.lct_id_len = 65;
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_INVALID_ARG);
     e.lct_id_len = 23;
     e.salt = NULL;
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_ERR_NULL);
     e.salt = salt;
     x = expect_for(priv, pub, MODULE);
-    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, 1, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     MBT_EQ_INT(mb_keypkg_open(NULL, len, &x, RNG, pkg, 10, NULL), MB_ERR_NULL);
     x.binding_priv = NULL;
     {
@@ -837,7 +947,7 @@ static void device_flow(void)
     /* 2. the app seals the module's package to the registered key and sends it */
     e = module_entry();
     c = module_contents(&e);
-    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, RNG, pkg, sizeof(pkg), &len), MB_OK);
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg), &len), MB_OK);
     MBT_EQ_INT(deliver(pkg, len, 1, rbuf, sizeof(rbuf), &got), 0);
     MBT_EQ_INT(got, len);
 
@@ -881,16 +991,39 @@ static void device_flow(void)
     mb_aead_free(&work);
     mb_pair_keys_wipe(&pack_keys);
 
-    /* 5. the same package delivered again is refused as a rollback */
+    /* 5. the app key is pinned: later packages must carry its signature */
+    MBT_EQ_INT(booted.flags & MB_KS_FLAG_HAS_APP_KEY, MB_KS_FLAG_HAS_APP_KEY);
+    MBT_EQ_MEM(booted.app_pub, app_pub, 65);
+    x.app_pub = booted.app_pub;
     x.min_version = booted.package_version;
+    x.comp_id = booted.pair_count ? (const uint8_t *)MODULE : NULL;
+    x.comp_id_len = 14;
+    /* the same package delivered again is refused as a rollback */
     MBT_EQ_INT(mb_keypkg_open(rbuf, got, &x, RNG, body, sizeof(body), &o), MB_ERR_ROLLBACK);
     MBT_EQ_INT(mb_keypkg_to_record(&o, booted.binding_priv, &rec), MB_ERR_INVALID_ARG);
+    /* a newer package from someone else (sealed to the public binding key)
+     * is refused; one from the app is taken */
+    {
+        uint8_t evil_priv[32], evil_pub[65];
+        MBT_EQ_INT(mb_binding_generate(RNG, evil_priv, evil_pub), MB_OK);
+        c.package_version = 2;
+        c.app_pub = evil_pub;
+        MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, evil_priv, RNG, pkg, sizeof(pkg),
+                                  &len), MB_OK);
+        MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_ERR_AUTH);
+        c.app_pub = app_pub;
+        MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, pub, app_priv, RNG, pkg, sizeof(pkg),
+                                  &len), MB_OK);
+        MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, RNG, body, sizeof(body), &o), MB_OK);
+        MBT_EQ_INT(o.package_version, 2);
+    }
     mb_ks_record_wipe(&booted);
     mb_keystore_free(&ks);
 }
 
 int main(void)
 {
+    app_keys();
     MBT_RUN(binding_keys);
     MBT_RUN(module_roundtrip);
     MBT_RUN(pack_33_pairs);
@@ -898,6 +1031,7 @@ int main(void)
     MBT_RUN(sniffer_sealed_vs_bootstrap);
     MBT_RUN(wrong_device);
     MBT_RUN(tamper_every_byte);
+    MBT_RUN(forged_by_another_app);
     MBT_RUN(truncated_and_extended);
     MBT_RUN(wrong_version_and_rollback);
     MBT_RUN(entry_validation);

@@ -9,8 +9,9 @@
  *
  * The app builds one **key package** per device: header (clear, bound as
  * AAD) + body (parameters, app public key, one entry per pair with both key
- * halves, salt, ids and the expected key id). mb_keypkg_seal() encrypts the
- * body to the device's binding key:
+ * halves, salt, ids and the expected key id) + GCM tag + the app's ECDSA
+ * signature over all of it. mb_keypkg_seal() encrypts the body to the
+ * device's binding key and signs as the app:
  *
  *     (e, E)   = fresh P-256 key pair          Z = ECDH(e, D)  (x, 32 bytes)
  *     key||iv  = HKDF-SHA256(salt = E || D, IKM = Z,
@@ -18,10 +19,13 @@
  *     body'    = AES-256-GCM(key, iv, AAD = header, body), tag 16 bytes
  *
  * so key halves never cross a bus in clear and only the holder of the
- * device's private key can open it. mb_keypkg_open() checks structure,
- * version and target, authenticates and decrypts, then validates every
- * entry (the key id each entry announces must equal what mb_pair_derive()
- * yields) before it returns anything.
+ * device's private key can open it; the signature means only the app the
+ * device trusts can make one (anyone can encrypt to a public key).
+ * mb_keypkg_open() checks structure, version and target, the signature
+ * (against the pinned app key, or on first provisioning the key the package
+ * carries, which the device then pins), authenticates and decrypts, then
+ * validates every entry (the key id each entry announces must equal what
+ * mb_pair_derive() yields) before it returns anything.
  *
  * The **factory bootstrap** mode (MB_KEYPKG_MODE_BOOTSTRAP) carries the body
  * in clear with a SHA-256 check value: only for a physically secured line,
@@ -93,7 +97,7 @@ int mb_binding_key_id(const uint8_t pub[65], uint8_t id[8]);
 #define MB_KEYPKG_MODE_SEALED    1u   /**< body encrypted to the device (default) */
 #define MB_KEYPKG_MODE_BOOTSTRAP 2u   /**< body in clear: factory line only */
 #define MB_KEYPKG_INFO_LABEL   "modbatt/keypkg/v1"
-#define MB_KEYPKG_FIXED_HDR    93u    /**< header bytes before the component id */
+#define MB_KEYPKG_FIXED_HDR    101u   /**< header bytes before the component id */
 #define MB_KEYPKG_PARAMS_LEN   78u    /**< body bytes before the first entry */
 #define MB_KEYPKG_ENTRY_FIXED  168u   /**< entry bytes besides the two ids */
 #define MB_KEYPKG_TAG_LEN      16u
@@ -104,7 +108,7 @@ int mb_binding_key_id(const uint8_t pub[65], uint8_t id[8]);
                                 (MB_KEYPKG_ENTRY_FIXED + 2u * MB_PAIR_ID_MAX))
 /** Largest package. */
 #define MB_KEYPKG_MAX          (MB_KEYPKG_FIXED_HDR + MB_PAIR_ID_MAX + \
-                                MB_KEYPKG_BODY_MAX + MB_KEYPKG_TAG_LEN)
+                                MB_KEYPKG_BODY_MAX + MB_KEYPKG_TAG_LEN + MB_P256_SIG_LEN)
 
 #define MB_KEYPKG_PAIR_CONTROLLER 0x01u  /**< entry flag: this device is the controller end */
 
@@ -134,9 +138,11 @@ typedef struct mb_keypkg_contents {
     const uint8_t        *comp_id;           /**< target component id, 1..64 bytes */
     size_t                comp_id_len;
     uint8_t               recipient[MB_BINDING_KEY_ID_LEN]; /**< key id of the sealing key (0 in bootstrap) */
+    uint8_t               signer[MB_BINDING_KEY_ID_LEN];    /**< key id of the app key that signed it */
     mb_ks_params          params;
-    uint8_t               has_app_pub;       /**< 1: app_pub is the app's report key */
-    const uint8_t        *app_pub;           /**< 65 bytes, when has_app_pub */
+    uint8_t               has_app_pub;       /**< must be 1 in v1 */
+    const uint8_t        *app_pub;           /**< 65 bytes: the app's key, which the device pins
+                                                  (reports, and the next package's signature) */
     size_t                pair_count;        /**< 0..MB_KEYPKG_MAX_PAIRS */
     const mb_keypkg_pair *pairs;             /**< seal: the entries; open: NULL */
     const uint8_t        *body_;             /**< open: where the entries are (internal) */
@@ -147,20 +153,26 @@ typedef struct mb_keypkg_contents {
  * \param mode        MB_KEYPKG_MODE_SEALED, or MB_KEYPKG_MODE_BOOTSTRAP
  *                    (then \p device_pub may be NULL and nothing is encrypted).
  * \param device_pub  The target's registered binding public key (65 bytes).
+ * \param app_priv    The app's signing key. Normally \p c->app_pub is its public
+ *                    key; to rotate the app key, sign with the old (pinned) key
+ *                    and carry the new one.
  * \param out, cap    Output buffer; *out_len gets the package length.
  * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG for an unknown mode, version
- *         0, an id of 0 or over 64 bytes, too many pairs, equal halves, or a
- *         device_pub that is not a P-256 point; MB_ERR_BUFFER_TOO_SMALL;
+ *         0, an id of 0 or over 64 bytes, too many pairs, equal halves,
+ *         has_app_pub not 1, an invalid app_priv, or a device_pub that is
+ *         not a P-256 point; MB_ERR_BUFFER_TOO_SMALL;
  *         MB_ERR_RNG; MB_ERR_CRYPTO. \p out is zeroed on error.
  */
 int mb_keypkg_seal(const mb_keypkg_contents *c, uint8_t mode, const uint8_t *device_pub,
-                   mb_keypkg_rng_fn rng, void *rng_user,
+                   const uint8_t app_priv[32], mb_keypkg_rng_fn rng, void *rng_user,
                    uint8_t *out, size_t cap, size_t *out_len);
 
 /** What the opening device expects. */
 typedef struct mb_keypkg_expect {
     const uint8_t *binding_priv;    /**< 32 bytes: this device's private key */
     const uint8_t *binding_pub;     /**< 65 bytes: its public key */
+    const uint8_t *app_pub;         /**< 65 bytes: the pinned app key (key store);
+                                         NULL = none yet: trust the key the package carries */
     const uint8_t *comp_id;         /**< own component id; NULL = not known yet (first provisioning) */
     size_t         comp_id_len;
     uint16_t       device_id;       /**< own CAN device id; 0xFFFF = any */
@@ -177,11 +189,14 @@ typedef struct mb_keypkg_expect {
  * id lengths (MB_ERR_MALFORMED); total length (MB_ERR_TRUNCATED when short,
  * MB_ERR_MALFORMED when long); bootstrap mode not allowed (MB_ERR_POLICY);
  * recipient key id, component id or CAN device id not this device's
- * (MB_ERR_WRONG_DEVICE); ephemeral key not on the curve (MB_ERR_MALFORMED);
- * tag or check value (MB_ERR_AUTH; bootstrap: MB_ERR_INTEGRITY); package
- * version not above min_version (MB_ERR_ROLLBACK); body structure
- * (MB_ERR_MALFORMED); an entry whose halves are equal or whose derived key
- * id differs from the announced one (MB_ERR_INTEGRITY).
+ * (MB_ERR_WRONG_DEVICE); with a pinned app key: signer key id or signature
+ * (MB_ERR_AUTH); ephemeral key not on the curve (MB_ERR_MALFORMED); tag or
+ * check value (MB_ERR_AUTH; bootstrap: MB_ERR_INTEGRITY); app key flag,
+ * reserved bytes or app key not on the curve (MB_ERR_MALFORMED); without a
+ * pinned key: signer key id or signature against the carried key
+ * (MB_ERR_AUTH); package version not above min_version (MB_ERR_ROLLBACK);
+ * body structure (MB_ERR_MALFORMED); an entry whose halves are equal or
+ * whose derived key id differs from the announced one (MB_ERR_INTEGRITY).
  *
  * \param body, body_cap  Receives the component id and the decrypted body
  *                        (a capacity of the package length is always
