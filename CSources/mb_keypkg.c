@@ -357,20 +357,13 @@ static int verify_signature(const uint8_t *pkg, size_t signed_len, const uint8_t
     return ret;
 }
 
-int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expect,
-                   mb_keypkg_rng_fn rng, void *rng_user,
-                   uint8_t *body, size_t body_cap, mb_keypkg_contents *out)
+/* The structural checks shared by peek and open: sizes, magic, version,
+ * counts and the exact length. */
+static int check_structure(const uint8_t *pkg, size_t len)
 {
-    uint8_t z[32], key[32], iv[12], h[32], id[MB_BINDING_KEY_ID_LEN];
-    size_t hdr_len, body_len, c, n, signed_len;
+    size_t c, n, body_len, signed_len;
     uint8_t mode;
-    mbk_rng r;
-    int ret;
 
-    if (pkg == NULL || expect == NULL || body == NULL || out == NULL) {
-        return MB_ERR_NULL;
-    }
-    memset(out, 0, sizeof(*out));
     if (len < MB_KEYPKG_FIXED_HDR) {
         return MB_ERR_TRUNCATED;
     }
@@ -391,11 +384,56 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
         body_len > MB_KEYPKG_BODY_MAX) {
         return MB_ERR_MALFORMED;
     }
-    hdr_len = MB_KEYPKG_FIXED_HDR + c;
-    signed_len = hdr_len + body_len + MB_KEYPKG_TAG_LEN;
+    signed_len = MB_KEYPKG_FIXED_HDR + c + body_len + MB_KEYPKG_TAG_LEN;
     if (len != signed_len + MB_P256_SIG_LEN) {
         return len < signed_len + MB_P256_SIG_LEN ? MB_ERR_TRUNCATED : MB_ERR_MALFORMED;
     }
+    return MB_OK;
+}
+
+int mb_keypkg_peek(const uint8_t *pkg, size_t len, mb_keypkg_route *out)
+{
+    int ret;
+
+    if (pkg == NULL || out == NULL) {
+        return MB_ERR_NULL;
+    }
+    memset(out, 0, sizeof(*out));
+    ret = check_structure(pkg, len);
+    if (ret == MB_OK) {
+        out->mode = pkg[H_MODE];
+        out->role = pkg[H_ROLE];
+        out->device_id = pkg[H_DEVID];
+        out->package_version = get32(pkg + H_PKGVER);
+        memcpy(out->recipient, pkg + H_RECIP, MB_BINDING_KEY_ID_LEN);
+    }
+    return ret;
+}
+
+int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expect,
+                   mb_keypkg_rng_fn rng, void *rng_user,
+                   uint8_t *body, size_t body_cap, mb_keypkg_contents *out)
+{
+    uint8_t z[32], key[32], iv[12], h[32], id[MB_BINDING_KEY_ID_LEN];
+    size_t hdr_len, body_len, c, n, signed_len;
+    uint8_t mode;
+    mbk_rng r;
+    int ret;
+
+    if (pkg == NULL || expect == NULL || body == NULL || out == NULL) {
+        return MB_ERR_NULL;
+    }
+    memset(out, 0, sizeof(*out));
+    ret = check_structure(pkg, len);
+    if (ret != MB_OK) {
+        return ret;
+    }
+    mode = pkg[H_MODE];
+    n = pkg[H_COUNT];
+    c = pkg[H_COMPLEN];
+    body_len = get32(pkg + H_BODYLEN);
+    hdr_len = MB_KEYPKG_FIXED_HDR + c;
+    signed_len = hdr_len + body_len + MB_KEYPKG_TAG_LEN;
     if (body_cap < c + body_len) {
         return MB_ERR_BUFFER_TOO_SMALL;
     }

@@ -365,6 +365,23 @@ static void worked_example(void)
     x = expect_for(dev_priv, dev_pub, MODULE);
     MBT_EQ_INT(mb_keypkg_open(pkg, len, &x, const_fn, &byte_blind, body, sizeof(body), &o), MB_OK);
     MBT_EQ_INT(o.pair_count, 1);
+    /* the pack reads where to forward it, without opening it */
+    {
+        mb_keypkg_route rt;
+        MBT_EQ_INT(mb_keypkg_peek(pkg, len, &rt), MB_OK);
+        MBT_EQ_INT(rt.device_id, 7);
+        MBT_EQ_INT(rt.role, 1);
+        MBT_EQ_INT(rt.mode, MB_KEYPKG_MODE_SEALED);
+        MBT_EQ_INT(rt.package_version, 1);
+        MBT_EQ_MEM(rt.recipient, pkg + 20, 8);
+        MBT_EQ_INT(mb_keypkg_peek(pkg, len - 1, &rt), MB_ERR_TRUNCATED);
+        MBT_EQ_INT(rt.device_id, 0);
+        MBT_EQ_INT(mb_keypkg_peek(pkg, 50, &rt), MB_ERR_TRUNCATED);
+        MBT_EQ_INT(mb_keypkg_peek(NULL, len, &rt), MB_ERR_NULL);
+        pkg[4] = 9;
+        MBT_EQ_INT(mb_keypkg_peek(pkg, len, &rt), MB_ERR_VERSION);
+        pkg[4] = 1;
+    }
 }
 
 /* ---- sniffer and the clear bootstrap mode ------------------------------ */

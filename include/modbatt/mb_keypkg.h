@@ -209,6 +209,26 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
                    mb_keypkg_rng_fn rng, void *rng_user,
                    uint8_t *body, size_t body_cap, mb_keypkg_contents *out);
 
+/** The clear routing fields of a package's header. */
+typedef struct mb_keypkg_route {
+    uint8_t  mode;              /**< MB_KEYPKG_MODE_* */
+    uint8_t  role;              /**< target role */
+    uint8_t  device_id;         /**< target CAN device id */
+    uint32_t package_version;
+    uint8_t  recipient[MB_BINDING_KEY_ID_LEN];
+} mb_keypkg_route;
+
+/**
+ * \brief  Read the routing fields of a package without opening it: the pack
+ *         controller uses this to forward a module's package (transfer kind
+ *         FORWARD) to the device id it names. Nothing here is authenticated
+ *         until the target opens the package; never use it for decisions
+ *         other than routing and logging.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_TRUNCATED, MB_ERR_MALFORMED or
+ *         MB_ERR_VERSION for the structural checks of mb_keypkg_open().
+ */
+int mb_keypkg_peek(const uint8_t *pkg, size_t len, mb_keypkg_route *out);
+
 /**
  * \brief  Entry \p index of an opened package (pointers into its body), or
  *         of contents being built (a copy of pairs[index]).
