@@ -63,12 +63,14 @@ let package = Package(
                 "Modbatt", "CModbattSocketCAN",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "ModbattCANTests",
-            dependencies: ["ModbattCAN"]
+            dependencies: ["ModbattCAN", "CModbattSocketCAN"],
+            exclude: ["Python"]
         ),
 
         // API-Bridge: client and the embedded server.
