@@ -251,10 +251,15 @@ def callgrind_profile(tmp, case, op, mode):
             continue
         ir = int(m.group(1).replace(",", ""))
         fn = m.group(3).strip()
-        fn = re.sub(r"\s*\[.*\]$", "", fn)
-        fn = fn.split(":")[-1] if ":" in fn else fn
+        fn = re.sub(r"\s*\[[^\[\]]*\]$", "", fn)
+        m2 = re.match(r"^(\?\?\?|[^\s:]*/[^\s:]*):(.*)$", fn)
+        if m2:
+            fn = m2.group(2)
+        if len(fn) > 90:
+            fn = fn[:87] + "..."
         share = float(m.group(2))
-        if share >= 99.9 or fn in seen or "Benchmarks/c/" in line:
+        if share >= 99.9 or fn in seen or "Benchmarks/c/" in line or "Bench.seal" in fn \
+                or "Bench.open" in fn or fn.startswith(("main", "__libc_start", "(below main)")):
             continue                      # main, libc start-up, the benchmark's own wrappers
         seen.add(fn)
         rows.append((fn, ir / n, share))
@@ -519,9 +524,11 @@ def main():
         aes = ir.get((key[0], key[1], "aesni"))
         soft = ir.get((key[0], key[1], "noaesni"))
         base = soft if soft is not None else aes
+        host_only = key[0].startswith("swift")     # Swift never runs on the pack controller
         dev_rows.append({"case": key[0], "op": key[1], "ir_aesni": aes, "ir_portable": soft,
-                         "m4_us_low": base * K_LO / F_MHZ, "m4_us_mid": base * K_MID / F_MHZ,
-                         "m4_us_high": base * K_HI / F_MHZ})
+                         "m4_us_low": None if host_only else base * K_LO / F_MHZ,
+                         "m4_us_mid": None if host_only else base * K_MID / F_MHZ,
+                         "m4_us_high": None if host_only else base * K_HI / F_MHZ})
     device["estimate"] = dev_rows
     device["assumptions"] = {"cycles_per_x86_instruction": [K_LO, K_MID, K_HI], "clock_mhz": F_MHZ,
                              "basis": "callgrind instruction count of the portable C path (AES-NI and "
@@ -561,6 +568,10 @@ def main():
     if sj:
         L.append(f'Swift session API measured: {sj.get("session_api")}.')
         L.append("")
+        if "/debug/" in machine.get("swift_bin", ""):
+            L.append("> The Swift figures come from a **debug** build (`--swift-bin`): they only show that "
+                     "the Swift side runs.")
+            L.append("")
 
     # targets
     L.append("## Targets")
@@ -727,7 +738,8 @@ def main():
         rows.append((d["case"], "op" if d["case"].startswith(("keys.", "setkey.")) else d["op"],
                      f'{d["ir_aesni"]:,.0f}' if d["ir_aesni"] else "—",
                      f'{d["ir_portable"]:,.0f}' if d["ir_portable"] else "—",
-                     f'{d["m4_us_low"]:,.0f} / {d["m4_us_mid"]:,.0f} / {d["m4_us_high"]:,.0f} µs'))
+                     f'{d["m4_us_low"]:,.0f} / {d["m4_us_mid"]:,.0f} / {d["m4_us_high"]:,.0f} µs'
+                     if d["m4_us_mid"] is not None else "host only"))
     L.append(md_table(["case", "op", "instructions (AES-NI)", "instructions (portable)",
                        "M4 estimate low / mid / high"], rows))
     L.append("")
@@ -777,6 +789,21 @@ def main():
         L.append("Unnamed addresses are static functions of Debian's stripped libmbedcrypto "
                  "(`0x…34500` is the only caller of `mbedtls_aesni_gcm_mult`, i.e. GCM's `gcm_mult`).")
         L.append("")
+        break
+
+    for pcase in ("swift_session.classic.8", "swift_session.fd.8"):
+        for op in ("seal", "open"):
+            prof_rows = callgrind_profile(tmp, pcase, op, "aesni")
+            if not prof_rows:
+                continue
+            L.append(f"Where one Swift session {op} goes ({pcase}; inclusive instructions per message, "
+                     f"callgrind, names demangled):")
+            L.append("")
+            L.append(md_table(["function", "instructions", "share"],
+                              [(f"`{fn}`", f"{v:,.0f}", f"{p:.1f}%") for fn, v, p in prof_rows[:18]]))
+            L.append("")
+            device.setdefault("profiles", {})[f"{pcase}.{op}.aesni"] = [
+                {"function": fn, "instructions": v, "share": p} for fn, v, p in prof_rows]
         break
 
     L.append("## Histograms")

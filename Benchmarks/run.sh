@@ -5,6 +5,8 @@
 #   Benchmarks/run.sh --quick         a few seconds of timing: CI checks that the suite runs
 #   Benchmarks/run.sh --out DIR       write somewhere else than Benchmarks/results
 #   Benchmarks/run.sh --no-swift      C side only (no Swift toolchain needed)
+#   Benchmarks/run.sh --swift-bin BIN use an already built ModbattBench (e.g. CI's debug
+#                                     build: $(swift build --show-bin-path)/ModbattBench)
 #
 # Writes DIR/report.md, DIR/results.json and DIR/hist/*.svg (one latency
 # histogram per case); raw samples and build products go to DIR/tmp/.
@@ -17,11 +19,13 @@ cd "$ROOT"
 QUICK=0
 OUT="Benchmarks/results"
 SWIFT=1
+SWIFT_BENCH=""
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
     --out) OUT="$2"; shift ;;
     --no-swift) SWIFT=0 ;;
+    --swift-bin) SWIFT_BENCH="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -57,6 +61,7 @@ fi
   echo "  \"kernel\": \"$(uname -sr)\","
   echo "  \"cc\": \"$(cc --version | head -1)\","
   echo "  \"swift\": \"$(swift --version 2>/dev/null | head -1 | sed 's/"/'"'"'/g' || echo none)\","
+  echo "  \"swift_bin\": \"${SWIFT_BENCH:-release build in .build-bench}\","
   echo "  \"quick\": $QUICK"
   echo "}"
 } > "$TMP/machine.json"
@@ -70,13 +75,16 @@ log "C timing run ${MODE:-(full)}"
 
 # --- Swift side -----------------------------------------------------------
 if [ "$SWIFT" = 1 ]; then
-  log "building ModbattBench (release)"
-  # Manifest caching off: with it, SwiftPM 6.3 fails every second build in a
-  # scratch path with "unknown build description"; the build stays incremental.
-  SWIFT_BUILD=(swift build -c release --scratch-path .build-bench --disable-build-manifest-caching)
-  "${SWIFT_BUILD[@]}" --product ModbattBench >&2
-  SWIFT_BENCH="$("${SWIFT_BUILD[@]}" --show-bin-path)/ModbattBench"
-  log "Swift timing run ${MODE:-(full)}"
+  if [ -z "$SWIFT_BENCH" ]; then
+    log "building ModbattBench (release)"
+    # Manifest caching off: with it, SwiftPM 6.3 fails every second build in a
+    # scratch path with "unknown build description"; the build stays incremental.
+    SWIFT_BUILD=(swift build -c release --scratch-path .build-bench --disable-build-manifest-caching)
+    "${SWIFT_BUILD[@]}" --product ModbattBench >&2
+    SWIFT_BENCH="$("${SWIFT_BUILD[@]}" --show-bin-path)/ModbattBench"
+  fi
+  [ -x "$SWIFT_BENCH" ] || { log "no ModbattBench at $SWIFT_BENCH"; exit 1; }
+  log "Swift timing run ${MODE:-(full)} ($SWIFT_BENCH)"
   "${PIN[@]}" "$SWIFT_BENCH" $MODE --out "$TMP"
 fi
 
@@ -105,10 +113,34 @@ keys.pair_derive keys.session_init keys.handshake keys.rekey setkey.mbedtls_gcm_
       done
     done
   done
+  # The Swift layer's session and AEAD calls, counted the same way: callgrind
+  # collects inside the benchmark's seal/open methods (mangled names).
+  if [ "$SWIFT" = 1 ] && [ "$QUICK" = 0 ]; then
+    # valgrind 3.19 cannot read the DWARF of Swift 6 binaries: use a copy
+    # without debug info (the symbol table stays, so names still match).
+    strip --strip-debug -o "$TMP/ModbattBench.nodebug" "$SWIFT_BENCH"
+    for c in swift_session.classic.8 swift_session.fd.8 swift_aead.8 swiftcrypto.8; do
+      cls=$(case "$c" in swift_session.*) echo SwiftSession ;; swift_aead.*) echo SwiftAEAD ;;
+            *) echo SwiftCrypto ;; esac)
+      for op in seal open; do
+        f="$TMP/cg/$c.$op.aesni"
+        valgrind --tool=callgrind --callgrind-out-file="$f.out" --collect-atstart=no \
+          --toggle-collect="*${cls}*C4${op}yySiF" \
+          "$TMP/ModbattBench.nodebug" --count "$c" "$op" "$N" > "$f.log" 2>&1 || log "callgrind $c $op failed"
+        echo "$N" > "$f.n"
+      done
+    done
+  fi
   # Where the instructions of one session seal/open go (inclusive, by function).
   if command -v callgrind_annotate >/dev/null 2>&1; then
-    for f in "$TMP"/cg/c_session.*.out; do
-      callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null | head -90 > "${f%.out}.annotate" || true
+    for f in "$TMP"/cg/c_session.*.out "$TMP"/cg/swift_session.*.out; do
+      [ -e "$f" ] || continue
+      if command -v swift >/dev/null 2>&1; then
+        callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null | head -90 \
+          | swift demangle --simplified > "${f%.out}.annotate" || true
+      else
+        callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null | head -90 > "${f%.out}.annotate" || true
+      fi
     done
   fi
 
@@ -125,7 +157,7 @@ keys.pair_derive keys.session_init keys.handshake keys.rekey setkey.mbedtls_gcm_
     if [ "$SWIFT" = 1 ]; then
       for c in $("$SWIFT_BENCH" --list | grep -E '\.8$'); do
         for n in $A $((2 * A)); do
-          valgrind --tool=memcheck "$SWIFT_BENCH" --count "$c" seal "$n" > "$TMP/alloc/swift.$c.$n.log" 2>&1 || true
+          valgrind --tool=memcheck "$TMP/ModbattBench.nodebug" --count "$c" seal "$n" > "$TMP/alloc/swift.$c.$n.log" 2>&1 || true
         done
       done
     fi

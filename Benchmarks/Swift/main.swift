@@ -81,12 +81,12 @@ final class SwiftAEADBench: MessageBench {
     let frames = 0
     let ctx: AESGCMContext
     let pt: [UInt8]
-    var nonces = NonceCounter()
-    var iv = [UInt8](repeating: 0, count: 12)
-    var ivs: [[UInt8]]
-    var cts: [[UInt8]]
-    var tags: [[UInt8]]
-    var out: [UInt8] = []
+    @exclusivity(unchecked) var nonces = NonceCounter()
+    @exclusivity(unchecked) var iv = [UInt8](repeating: 0, count: 12)
+    @exclusivity(unchecked) var ivs: [[UInt8]]
+    @exclusivity(unchecked) var cts: [[UInt8]]
+    @exclusivity(unchecked) var tags: [[UInt8]]
+    @exclusivity(unchecked) var out: [UInt8] = []
 
     init(payload: Int) throws {
         self.payload = payload
@@ -97,7 +97,7 @@ final class SwiftAEADBench: MessageBench {
         tags = Array(repeating: [], count: slotCount)
     }
 
-    func seal(_ slot: Int) {
+    @inline(never) func seal(_ slot: Int) {
         nonces.next(into: &iv)
         do {
             let sealed = try ctx.seal(nonce: iv, aad: aadBytes, plaintext: pt, tagCount: tagLen)
@@ -107,7 +107,7 @@ final class SwiftAEADBench: MessageBench {
         } catch { fail("AESGCMContext.seal: \(error)") }
     }
 
-    func open(_ slot: Int) {
+    @inline(never) func open(_ slot: Int) {
         do {
             out = try ctx.open(nonce: ivs[slot], aad: aadBytes, ciphertext: cts[slot], tag: tags[slot])
         } catch { fail("AESGCMContext.open: \(error)") }
@@ -126,10 +126,10 @@ final class SwiftCryptoBench: MessageBench {
     let frames = 0
     let key = SymmetricKey(data: keyBytes)
     let pt: [UInt8]
-    var nonces = NonceCounter()
-    var iv = [UInt8](repeating: 0, count: 12)
-    var boxes: [AES.GCM.SealedBox?]
-    var out = Data()
+    @exclusivity(unchecked) var nonces = NonceCounter()
+    @exclusivity(unchecked) var iv = [UInt8](repeating: 0, count: 12)
+    @exclusivity(unchecked) var boxes: [AES.GCM.SealedBox?]
+    @exclusivity(unchecked) var out = Data()
 
     init(payload: Int) {
         self.payload = payload
@@ -137,7 +137,7 @@ final class SwiftCryptoBench: MessageBench {
         boxes = Array(repeating: nil, count: slotCount)
     }
 
-    func seal(_ slot: Int) {
+    @inline(never) func seal(_ slot: Int) {
         nonces.next(into: &iv)
         do {
             let nonce = try AES.GCM.Nonce(data: iv)
@@ -145,7 +145,7 @@ final class SwiftCryptoBench: MessageBench {
         } catch { fail("AES.GCM.seal: \(error)") }
     }
 
-    func open(_ slot: Int) {
+    @inline(never) func open(_ slot: Int) {
         do {
             out = try AES.GCM.open(boxes[slot]!, using: key, authenticating: aadBytes)
         } catch { fail("AES.GCM.open: \(error)") }
@@ -251,7 +251,7 @@ let aeadLens = [0, 8, 36, 100, 228]
 
 func makeCases() throws -> [any MessageBench] {
     var cases: [any MessageBench] = []
-    cases += SessionCases.make()
+    cases += try SessionCases.make()
     for len in aeadLens { cases.append(try SwiftAEADBench(payload: len)) }
     for len in aeadLens { cases.append(SwiftCryptoBench(payload: len)) }
     return cases
@@ -288,7 +288,8 @@ do {
     }
     if let (name, op, n) = countMode {
         guard let c = cases.first(where: { $0.name == name }) else { fail("unknown case \(name)") }
-        for i in 0..<16 { c.seal(i % slotCount); c.open(i % slotCount) }
+        // No warm-up: callgrind collects inside seal/open by name, so every
+        // call here counts (run.sh divides by N).
         for i in 0..<n {
             c.seal(i % slotCount)
             c.open(i % slotCount)
