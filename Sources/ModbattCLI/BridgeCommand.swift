@@ -67,7 +67,14 @@ struct BridgeCommand: AsyncParsableCommand {
             } else {
                 Self.fail("no token: pass --token or set MODBATT_BRIDGE_TOKEN (or --no-auth for a local experiment)")
             }
-            let storage: BridgeServerConfiguration.Storage = memory ? .memory : db.map { .file($0) } ?? .defaultFile
+            let storage: BridgeServerConfiguration.Storage
+            if memory {
+                storage = .memory
+            } else {
+                do { storage = .file(try db ?? DataDirectory.file("bridge.sqlite")) } catch {
+                    Self.fail("cannot create the data folder \(DataDirectory.path()): \(error)")
+                }
+            }
             let faults = FaultConfiguration(latencyMilliseconds: latencyMs, failRate: failRate, burst429Length: burst429,
                                             burst429Chance: burstChance, retryAfterSeconds: retryAfter, seed: seed)
             let config = BridgeServerConfiguration(

@@ -10,9 +10,11 @@ import Testing
 struct ClientRetryTests {
     @Test("with 500s, 429 bursts and latency, provisioning completes and registers nothing twice")
     func provisioningUnderFaults() async throws {
-        let faults = FaultConfiguration(latencyMilliseconds: 5, failRate: 0.3, burst429Length: 2, burst429Chance: 0.1,
+        let faults = FaultConfiguration(latencyMilliseconds: 5, failRate: 0.3, burst429Length: 2, burst429Chance: 0.2,
                                         retryAfterSeconds: 0, seed: 42)
-        try await withBridge(faults: faults, retry: fastRetry(attempts: 12, total: .seconds(20))) { bridge, client in
+        let capture = LogCapture()
+        try await withBridge(faults: faults, retry: fastRetry(attempts: 12, total: .seconds(20)),
+                             clientLogger: capture.logger("client")) { bridge, client in
             let registry = try ProvisioningRegistry(path: nil)
             let provisioner = Provisioner(client: client, registry: registry, creator: "demo-user")
             let start = ContinuousClock.now
@@ -37,6 +39,10 @@ struct ClientRetryTests {
             #expect(counts.components == 5)
             #expect(counts.lcts == 3)
             #expect(Set(ids).count == 5)
+            // The faults did hit: some calls were retried after a 500 and after a 429.
+            let retries = capture.all.filter { $0.contains("retrying") }
+            #expect(retries.contains { $0.contains("status=500") })
+            #expect(retries.contains { $0.contains("status=429") })
         }
     }
 

@@ -38,7 +38,8 @@ struct CaptureHandler: LogHandler {
 
     func log(event: LogEvent) {
         let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
-        capture.append("\(event.level) \(label) \(event.message) \(merged)")
+        let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        capture.append("\(event.level) \(label) \(event.message) \(fields)")
     }
 }
 
@@ -50,7 +51,7 @@ func startBridge(token: String? = testToken, faults: FaultConfiguration = FaultC
     config.storage = storage
     config.rateLimitPerSecond = rateLimit
     config.challengeLifetimeSeconds = challengeLifetime
-    if let logger { config.logger = logger }
+    config.logger = logger ?? quietLogger("test.server")
     return try await EmbeddedBridge.start(config)
 }
 
@@ -64,15 +65,22 @@ func makeClient(_ bridge: EmbeddedBridge, token: String? = testToken, retry: Ret
                 requestTimeout: Duration = .seconds(5), logger: Logger? = nil) throws -> BridgeClient {
     let config = BridgeClientConfiguration(baseURL: bridge.baseURL, token: token, requestTimeout: requestTimeout,
                                            retry: retry)
-    return try BridgeClient(configuration: config, logger: logger ?? Logger(label: "test.client"))
+    return try BridgeClient(configuration: config, logger: logger ?? quietLogger("test.client"))
+}
+
+/// Warnings and errors only, so test output stays readable.
+func quietLogger(_ label: String) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = .warning
+    return logger
 }
 
 /// Run `body` with a bridge and a client, stopping both afterwards.
 func withBridge<T>(token: String? = testToken, faults: FaultConfiguration = FaultConfiguration(),
-                   retry: RetryPolicy = fastRetry(),
+                   retry: RetryPolicy = fastRetry(), clientLogger: Logger? = nil,
                    _ body: (EmbeddedBridge, BridgeClient) async throws -> T) async throws -> T {
     let bridge = try await startBridge(token: token, faults: faults)
-    let client = try makeClient(bridge, token: token, retry: retry)
+    let client = try makeClient(bridge, token: token, retry: retry, logger: clientLogger)
     do {
         let result = try await body(bridge, client)
         await client.shutdown()

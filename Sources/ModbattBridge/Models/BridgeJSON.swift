@@ -6,7 +6,7 @@ import Foundation
 enum BridgeJSON {
     static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes]
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }
 

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import ServiceLifecycle
 
 /// An API-Bridge in this process: the same REST subset and JSON shapes as
 /// the real service, backed by SQLite.
@@ -21,13 +22,15 @@ public final class EmbeddedBridge: Sendable {
     public var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
 
     let store: BridgeStore
+    private let group: ServiceGroup
     private let task: Task<Void, Never>
     private let stopped = NIOLockedValueBox(false)
 
-    private init(host: String, port: Int, store: BridgeStore, task: Task<Void, Never>) {
+    private init(host: String, port: Int, store: BridgeStore, group: ServiceGroup, task: Task<Void, Never>) {
         self.host = host
         self.port = port
         self.store = store
+        self.group = group
         self.task = task
     }
 
@@ -38,9 +41,11 @@ public final class EmbeddedBridge: Sendable {
         let app = makeApplication(configuration, store: store) { channel in
             started.resolve(.success(channel.localAddress?.port ?? configuration.port))
         }
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [],
+                                                      logger: configuration.logger))
         let task = Task {
             do {
-                try await app.run()
+                try await group.run()
                 started.resolve(.failure(BridgeServerError.stoppedBeforeStart))
             } catch {
                 started.resolve(.failure(error))
@@ -48,7 +53,7 @@ public final class EmbeddedBridge: Sendable {
         }
         do {
             let port = try await started.value()
-            return EmbeddedBridge(host: configuration.host, port: port, store: store, task: task)
+            return EmbeddedBridge(host: configuration.host, port: port, store: store, group: group, task: task)
         } catch {
             task.cancel()
             _ = await task.value
@@ -69,15 +74,22 @@ public final class EmbeddedBridge: Sendable {
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 
-    /// Stop accepting connections, finish, and close the database. Idempotent.
-    public func stop() async {
+    /// Stop accepting connections, let calls in flight finish (at most
+    /// `grace`, then they are cancelled), and close the database. Idempotent.
+    public func stop(grace: Duration = .seconds(2)) async {
         let first = stopped.withLockedValue { wasStopped in
             defer { wasStopped = true }
             return !wasStopped
         }
         guard first else { return }
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        let task = self.task
+        let watchdog = Task {
+            try await Task.sleep(for: grace)
+            task.cancel()
+        }
         _ = await task.value
+        watchdog.cancel()
         store.close()
     }
 

@@ -26,6 +26,11 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response
         } catch let error as any HTTPResponseError {
             return Self.map(error.status, request: request).response
+        } catch is CancellationError {
+            // The client went away or the bridge is stopping.
+            logger.debug("call cancelled", metadata: ["path": "\(request.uri.path)"])
+            return APIError(.serviceUnavailable, "UNAVAILABLE", "the bridge is shutting down or the call was cancelled",
+                            retryAfterSeconds: 1).response
         } catch {
             // Log the type only: messages of unknown errors are not vetted.
             logger.error("internal error", metadata: ["error.type": "\(type(of: error))", "path": "\(request.uri.path)"])
