@@ -94,6 +94,7 @@ let package = Package(
                 "ModbattBridge",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -102,11 +103,24 @@ let package = Package(
             ]
         ),
 
+        // Orchestration: provisioning and pairing, device nodes, key stores, audit log.
+        .target(
+            name: "ModbattProvisioning",
+            dependencies: [
+                "Modbatt", "ModbattCAN", "ModbattBridge",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "ModbattProvisioningTests",
+            dependencies: ["ModbattProvisioning"]
+        ),
+
         // The `modbatt` command-line tool.
         .executableTarget(
             name: "ModbattCLI",
             dependencies: [
-                "Modbatt", "ModbattCAN", "ModbattBridge",
+                "Modbatt", "ModbattCAN", "ModbattBridge", "ModbattProvisioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,5 @@
 internal import CModbatt
+import Synchronization
 
 /// A fixed-size buffer of secret bytes that zeroizes itself.
 ///
@@ -38,8 +39,13 @@ public struct SecretBytes: ~Copyable {
 
     deinit {
         mb_wipe(storage.baseAddress, storage.count)
+        SecretBytes.wipeProbe.observe(UnsafeRawBufferPointer(storage))
         storage.deallocate()
     }
+
+    /// Lets tests look at a secret's memory after the wipe and before it is
+    /// freed, to prove that `deinit` zeroizes. Costs one lock when unset.
+    package static let wipeProbe = WipeProbe()
 
     package func withUnsafeBytes<R, E: Error>(
         _ body: (UnsafeRawBufferPointer) throws(E) -> R
@@ -70,5 +76,18 @@ public struct SecretBytes: ~Copyable {
             _ = mb_hmac_sha256(label, label.count, raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest)
         }
         return digest.prefix(8).map { String(format2: $0) }.joined()
+    }
+}
+
+/// Test hook: called from `SecretBytes.deinit` with the wiped buffer.
+package final class WipeProbe: Sendable {
+    private let observer = Mutex<(@Sendable (UnsafeRawBufferPointer) -> Void)?>(nil)
+
+    package func set(_ body: (@Sendable (UnsafeRawBufferPointer) -> Void)?) {
+        observer.withLock { $0 = body }
+    }
+
+    func observe(_ buffer: UnsafeRawBufferPointer) {
+        observer.withLock { $0?(buffer) }
     }
 }

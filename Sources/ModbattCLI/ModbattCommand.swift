@@ -6,6 +6,6 @@ struct ModbattCommand: AsyncParsableCommand {
         commandName: "modbatt",
         abstract: "Secure CAN for modular battery packs: provisioning, pairing and encrypted traffic.",
         discussion: "Subcommands arrive with their issues: demo, bridge, provision, simulate, bus, decode, keys, audit.",
-        subcommands: [BridgeCommand.self]
+        subcommands: [BridgeCommand.self, AuditCommand.self]
     )
 }
