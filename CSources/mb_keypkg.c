@@ -37,7 +37,7 @@
 #include "mb_keypkg_priv.h"
 
 #include "modbatt/mb_errors.h"
-#include "modbatt/mb_hkdf.h"
+#include "modbatt/mb_session.h"
 #include "modbatt/mb_util.h"
 
 #define H_MAGIC    0u
@@ -578,24 +578,6 @@ int mb_keypkg_derive(const mb_keypkg_contents *c, size_t index, mb_pair_keys *ke
     return derive_entry(c, &e, keys);
 }
 
-int mb_keypkg_pair_secret(const mb_pair_keys *keys, uint8_t ps[32])
-{
-    static const char info[] = "modbatt/session/v1/pair";
-    uint8_t ikm[96];
-    int ret;
-
-    if (keys == NULL || ps == NULL) {
-        return MB_ERR_NULL;
-    }
-    memcpy(ikm, keys->self_is_low ? keys->tx_key : keys->rx_key, 32u);
-    memcpy(ikm + 32, keys->self_is_low ? keys->rx_key : keys->tx_key, 32u);
-    memcpy(ikm + 64, keys->confirm_key, 32u);
-    ret = mb_hkdf_sha256(NULL, 0u, ikm, sizeof(ikm), (const uint8_t *)info,
-                         sizeof(info) - 1u, ps, 32u);
-    mb_wipe(ikm, sizeof(ikm));
-    return ret;
-}
-
 int mb_keypkg_to_record(const mb_keypkg_contents *c, const uint8_t binding_priv[32],
                         mb_ks_record *rec)
 {
@@ -632,7 +614,7 @@ int mb_keypkg_to_record(const mb_keypkg_contents *c, const uint8_t binding_priv[
             rec->pairs[i].peer_id = e.peer_id;
             rec->pairs[i].flags = e.flags;
             memcpy(rec->pairs[i].key_id, keys.key_id, MB_KEY_ID_LEN);
-            ret = mb_keypkg_pair_secret(&keys, rec->pairs[i].secret);
+            ret = mb_session_pair_secret(&keys, rec->pairs[i].secret);
         }
         mb_pair_keys_wipe(&keys);
     }

@@ -895,7 +895,29 @@ static int q_send(void *u, uint32_t id, const uint8_t *d, uint8_t len)
     return 0;
 }
 
-static int no_tx(void *u, const mb_frame *f) { (void)u; (void)f; return 0; }
+/* Two sessions on the module bus: the pack (controller) and module 7. */
+typedef struct sq { mb_frame f[64]; int n; } sq;
+static sq q_pack, q_mod;
+static int tx_pack(void *u, const mb_frame *f) { (void)u; if (q_pack.n < 64) q_pack.f[q_pack.n++] = *f; return 0; }
+static int tx_mod(void *u, const mb_frame *f) { (void)u; if (q_mod.n < 64) q_mod.f[q_mod.n++] = *f; return 0; }
+
+static int pump(mb_session *pack, mb_session *mod, uint32_t now, mb_session_msg *at_mod)
+{
+    int guard, i, errors = 0;
+    mb_session_msg m;
+    for (guard = 0; guard < 16 && (q_pack.n || q_mod.n); guard++) {
+        sq a = q_pack, b = q_mod;
+        q_pack.n = 0; q_mod.n = 0;
+        for (i = 0; i < a.n; i++) {
+            if (mb_session_rx(mod, &a.f[i], now, &m) != MB_OK) errors++;
+            else if (m.ready && at_mod) *at_mod = m;
+        }
+        for (i = 0; i < b.n; i++) {
+            if (mb_session_rx(pack, &b.f[i], now, &m) != MB_OK) errors++;
+        }
+    }
+    return errors;
+}
 
 /* Deliver a blob from the app to the device over mb_xfer (lossless link). */
 static int deliver(const uint8_t *blob, size_t len, uint8_t xid, uint8_t *rbuf, size_t cap,
@@ -994,16 +1016,45 @@ static void device_flow(void)
     pp.peer_id = (const uint8_t *)MODULE; pp.peer_id_len = 14;
     pp.lct_id = (const uint8_t *)LCT; pp.lct_id_len = 23;
     MBT_EQ_INT(mb_pair_derive(&pp, &pack_keys), MB_OK);
-    MBT_EQ_INT(mb_keypkg_pair_secret(&pack_keys, ps), MB_OK);
+    MBT_EQ_INT(mb_session_pair_secret(&pack_keys, ps), MB_OK);
     MBT_EQ_MEM(booted.pairs[0].secret, ps, 32);
     MBT_EQ_MEM(booted.pairs[0].key_id, pack_keys.key_id, 4);
-    mb_session_cfg_defaults(&sc);
-    sc.role = MB_ROLE_CONTROLLER; sc.device_id = 7;
-    sc.rng = prng_fn; sc.tx = no_tx; sc.user = &rng_state;
-    mb_aead_init(&work);
-    sc.aead = &work;
-    MBT_EQ_INT(mb_session_init(&sess, &sc, &pack_keys), MB_OK);
-    MBT_EQ_MEM(sess.pair_secret, booted.pairs[0].secret, 32);   /* same PS as docs/PROTOCOL.md 6.1 */
+    /* the module starts its session from the key store alone; the pack from
+     * its pair keys; they handshake and a COMMAND gets through */
+    {
+        static mb_session mod;
+        static mb_aead mod_work;
+        mb_session_cfg mc;
+        mb_session_msg got;
+        const uint8_t cmd[2] = { 2, 0 };   /* precharge */
+        mb_session_cfg_defaults(&sc);
+        sc.role = MB_ROLE_CONTROLLER; sc.device_id = 7;
+        sc.rng = prng_fn; sc.tx = tx_pack; sc.user = &rng_state;
+        mb_aead_init(&work);
+        sc.aead = &work;
+        MBT_EQ_INT(mb_session_init(&sess, &sc, &pack_keys), MB_OK);
+        mb_session_cfg_defaults(&mc);
+        mc.role = MB_ROLE_DEVICE; mc.device_id = booted.device_id;
+        mc.rng = prng_fn; mc.tx = tx_mod; mc.user = &rng_state;
+        mb_aead_init(&mod_work);
+        mc.aead = &mod_work;
+        MBT_EQ_INT(mb_session_init_secret(&mod, &mc, booted.pairs[0].secret, booted.pairs[0].key_id),
+                   MB_OK);
+        q_pack.n = q_mod.n = 0;
+        MBT_EQ_INT(mb_session_start(&sess, 10), MB_OK);
+        MBT_EQ_INT(pump(&sess, &mod, 10, NULL), 0);
+        MBT_EQ_INT(sess.established, 1);
+        MBT_EQ_INT(mod.established, 1);
+        memset(&got, 0, sizeof(got));
+        MBT_EQ_INT(mb_session_send(&sess, MB_MSG_COMMAND, cmd, 2, 20), MB_OK);
+        MBT_EQ_INT(pump(&sess, &mod, 20, &got), 0);
+        MBT_EQ_INT(got.ready, 1);
+        MBT_EQ_INT(got.type, MB_MSG_COMMAND);
+        MBT_EQ_INT(got.len, 2);
+        MBT_EQ_MEM(got.data, cmd, 2);
+        mb_session_free(&mod);
+        mb_aead_free(&mod_work);
+    }
     mb_session_free(&sess);
     mb_aead_free(&work);
     mb_pair_keys_wipe(&pack_keys);

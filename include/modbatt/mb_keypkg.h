@@ -245,20 +245,12 @@ int mb_keypkg_pair_at(const mb_keypkg_contents *c, size_t index, mb_keypkg_pair 
 int mb_keypkg_derive(const mb_keypkg_contents *c, size_t index, mb_pair_keys *keys);
 
 /**
- * \brief  The pair secret PS of a pair's keys, as the session layer defines
- *         it (docs/PROTOCOL.md 6.1): HKDF-SHA256(salt = "", IKM = key_lo>hi ||
- *         key_hi>lo || confirm_key, info = "modbatt/session/v1/pair", 32).
- *         This is what the key store keeps per peer.
- * \return MB_OK; MB_ERR_NULL; MB_ERR_CRYPTO.
- */
-int mb_keypkg_pair_secret(const mb_pair_keys *keys, uint8_t ps[32]);
-
-/**
  * \brief  Turn an opened, validated package into the key-store record the
  *         device writes (mb_keystore_write()): parameters, app key, package
- *         version, and per entry the peer id, flags, key id and pair secret.
- *         Key halves and salts are not copied; the pair keys derived on the
- *         way are wiped.
+ *         version, and per entry the peer id, flags, key id and the pair
+ *         secret PS of mb_session_pair_secret() (docs/PROTOCOL.md 6.1), which
+ *         mb_session_init_secret() takes at boot. Key halves and salts are not
+ *         copied; the pair keys derived on the way are wiped.
  * \param binding_priv  The device's binding private key (kept in the record).
  * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG for contents not from
  *         mb_keypkg_open() or with more pairs than MB_KS_MAX_PAIRS;
