@@ -873,6 +873,82 @@ static void report_roundtrip_and_errors(void)
     MBT_EQ_INT(got.type, MB_REPORT_ALERT);
 }
 
+/* Report payloads: key-store status from a boot, a delivery result; both
+ * through a sealed report and back, negative codes included. */
+static void report_payloads(void)
+{
+    static uint8_t rep[MB_REPORT_MAX];
+    uint8_t dev_priv[32], dev_pub[65], pt[32], back[32];
+    mb_ks_boot_info info;
+    mb_ks_record rec;
+    mb_report_keystore ks, ks2;
+    mb_report_delivery d, d2;
+    mb_report_info ri, got;
+    size_t len, n, rlen;
+
+    memset(&info, 0, sizeof(info));
+    info.slot_status[0] = MB_OK;
+    info.slot_status[1] = MB_ERR_ROLLBACK;
+    info.selected = 0;
+    info.counter = 12;
+    memset(&rec, 0, sizeof(rec));
+    rec.generation = 12; rec.package_version = 7; rec.flags = MB_KS_FLAG_HAS_APP_KEY;
+    MBT_EQ_INT(mb_report_keystore_from_boot(&info, &rec, &ks), MB_OK);
+    MBT_EQ_INT(mb_report_encode_keystore(&ks, pt, sizeof(pt), &len), MB_OK);
+    MBT_EQ_INT(len, MB_REPORT_KEYSTORE_LEN);
+    MBT_EQ_INT(mb_binding_generate(RNG, dev_priv, dev_pub), MB_OK);
+    memset(&ri, 0, sizeof(ri));
+    ri.type = MB_REPORT_KEYSTORE; ri.device_id = 1; ri.sequence = 5;
+    MBT_EQ_INT(mb_report_seal(&ri, pt, len, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &rlen),
+               MB_OK);
+    MBT_EQ_INT(mb_report_open(rep, rlen, dev_pub, app_priv, app_pub, 4, RNG, &got, back, sizeof(back),
+                              &n), MB_OK);
+    MBT_EQ_INT(got.type, MB_REPORT_KEYSTORE);
+    MBT_EQ_INT(mb_report_decode_keystore(back, n, &ks2), MB_OK);
+    MBT_EQ_INT(ks2.slot_status[0], MB_OK);
+    MBT_EQ_INT(ks2.slot_status[1], MB_ERR_ROLLBACK);
+    MBT_EQ_INT(ks2.selected, 0);
+    MBT_EQ_INT(ks2.generation, 12);
+    MBT_EQ_INT(ks2.counter, 12);
+    MBT_EQ_INT(ks2.package_version, 7);
+    MBT_EQ_INT(ks2.flags, MB_KS_FLAG_HAS_APP_KEY);
+    /* no record selected */
+    info.selected = -1;
+    info.slot_status[0] = MB_ERR_WRONG_DEVICE;
+    MBT_EQ_INT(mb_report_keystore_from_boot(&info, NULL, &ks), MB_OK);
+    MBT_EQ_INT(mb_report_encode_keystore(&ks, pt, sizeof(pt), &len), MB_OK);
+    MBT_EQ_INT(mb_report_decode_keystore(pt, len, &ks2), MB_OK);
+    MBT_EQ_INT(ks2.selected, -1);
+    MBT_EQ_INT(ks2.slot_status[0], MB_ERR_WRONG_DEVICE);
+    MBT_EQ_INT(ks2.generation, 0);
+    pt[4] = 2;
+    MBT_EQ_INT(mb_report_decode_keystore(pt, len, &ks2), MB_ERR_MALFORMED);
+    MBT_EQ_INT(mb_report_decode_keystore(pt, len - 1, &ks2), MB_ERR_MALFORMED);
+    ks.selected = 2;
+    MBT_EQ_INT(mb_report_encode_keystore(&ks, pt, sizeof(pt), &len), MB_ERR_INVALID_ARG);
+    ks.selected = 0;
+    MBT_EQ_INT(mb_report_encode_keystore(&ks, pt, 17, &len), MB_ERR_BUFFER_TOO_SMALL);
+    MBT_EQ_INT(mb_report_keystore_from_boot(NULL, NULL, &ks), MB_ERR_NULL);
+
+    d.package_version = 3; d.result = MB_ERR_AUTH; d.pairs = 0; d.generation = 0;
+    MBT_EQ_INT(mb_report_encode_delivery(&d, pt, sizeof(pt), &len), MB_OK);
+    MBT_EQ_INT(len, MB_REPORT_DELIVERY_LEN);
+    MBT_EQ_INT(pt[4], 0xFF);
+    MBT_EQ_INT(pt[5], 0xFC);              /* -4 */
+    MBT_EQ_INT(mb_report_decode_delivery(pt, len, &d2), MB_OK);
+    MBT_EQ_INT(d2.result, MB_ERR_AUTH);
+    MBT_EQ_INT(d2.package_version, 3);
+    d.result = MB_OK; d.pairs = 33; d.generation = 0xA1B2C3D4u;
+    MBT_EQ_INT(mb_report_encode_delivery(&d, pt, sizeof(pt), &len), MB_OK);
+    MBT_EQ_INT(mb_report_decode_delivery(pt, len, &d2), MB_OK);
+    MBT_EQ_INT(d2.pairs, 33);
+    MBT_EQ_INT(d2.generation, 0xA1B2C3D4u);
+    MBT_EQ_INT(d2.result, 0);
+    MBT_EQ_INT(mb_report_decode_delivery(pt, 12, &d2), MB_ERR_MALFORMED);
+    MBT_EQ_INT(mb_report_encode_delivery(&d, pt, 10, &len), MB_ERR_BUFFER_TOO_SMALL);
+    MBT_EQ_INT(mb_report_encode_delivery(NULL, pt, 10, &len), MB_ERR_NULL);
+}
+
 /* ---- the device-side flow: binding key, delivery, open, store, reboot ---- */
 
 #define FLASH_AREA (2u * 2048u)
@@ -1106,6 +1182,7 @@ int main(void)
     MBT_RUN(body_structure);
     MBT_RUN(seal_argument_errors);
     MBT_RUN(report_roundtrip_and_errors);
+    MBT_RUN(report_payloads);
     MBT_RUN(device_flow);
     return mbt_finish("test_keypkg");
 }

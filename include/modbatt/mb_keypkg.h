@@ -314,6 +314,47 @@ int mb_report_open(const uint8_t *in, size_t len, const uint8_t dev_pub[65],
                    uint32_t min_sequence, mb_keypkg_rng_fn rng, void *rng_user,
                    mb_report_info *info, uint8_t *pt, size_t cap, size_t *pt_len);
 
+/* ---- report payloads (inside the sealed report) ------------------------- */
+
+#define MB_REPORT_DELIVERY_LEN  11u
+/** MB_REPORT_DELIVERY: [package version u32][result i16][pairs stored u8][generation u32]. */
+typedef struct mb_report_delivery {
+    uint32_t package_version;  /**< the package this is about */
+    int16_t  result;           /**< MB_OK, or the MB_ERR_* that refused it */
+    uint8_t  pairs;            /**< pairs stored */
+    uint32_t generation;       /**< key-store record generation written (0: none) */
+} mb_report_delivery;
+
+#define MB_REPORT_KEYSTORE_LEN  18u
+/** MB_REPORT_KEYSTORE: [slot 0 reason i16][slot 1 reason i16][selected i8]
+ *  [generation u32][counter u32][package version u32][flags u8]. */
+typedef struct mb_report_keystore {
+    int16_t  slot_status[2];   /**< mb_ks_boot_info.slot_status */
+    int8_t   selected;         /**< 0, 1, or -1 */
+    uint32_t generation;       /**< of the selected record */
+    uint32_t counter;          /**< monotonic counter (0 without one) */
+    uint32_t package_version;  /**< of the selected record */
+    uint8_t  flags;            /**< MB_KS_FLAG_* of the selected record */
+} mb_report_keystore;
+
+/**
+ * \brief  The key-store status of a boot, for a MB_REPORT_KEYSTORE report.
+ * \param rec  The record boot loaded; NULL when none was selected.
+ * \return MB_OK; MB_ERR_NULL.
+ */
+int mb_report_keystore_from_boot(const mb_ks_boot_info *info, const mb_ks_record *rec,
+                                 mb_report_keystore *out);
+
+/** \brief Encode a delivery result (11 bytes). MB_OK; MB_ERR_NULL; MB_ERR_BUFFER_TOO_SMALL. */
+int mb_report_encode_delivery(const mb_report_delivery *d, uint8_t *out, size_t cap, size_t *len);
+/** \brief Decode exactly 11 bytes. MB_OK; MB_ERR_NULL; MB_ERR_MALFORMED. */
+int mb_report_decode_delivery(const uint8_t *in, size_t len, mb_report_delivery *d);
+/** \brief Encode a key-store status (18 bytes). MB_OK; MB_ERR_NULL; MB_ERR_BUFFER_TOO_SMALL;
+ *         MB_ERR_INVALID_ARG for selected outside -1..1. */
+int mb_report_encode_keystore(const mb_report_keystore *k, uint8_t *out, size_t cap, size_t *len);
+/** \brief Decode exactly 18 bytes. MB_OK; MB_ERR_NULL; MB_ERR_MALFORMED. */
+int mb_report_decode_keystore(const uint8_t *in, size_t len, mb_report_keystore *k);
+
 #ifdef __cplusplus
 }
 #endif
