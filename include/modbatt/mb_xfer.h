@@ -162,6 +162,9 @@ int mb_xfer_tx_resume(mb_xfer_tx *tx, uint32_t now_ms);
 /**
  * \brief  Take a received frame (only ACK frames on data id + ack offset for
  *         this device are this sender's).
+ * A NACK counts against the frame in flight even when it names another
+ * frame number (the receiver saw that number corrupted); its `next` says
+ * where to continue.
  * \return MB_OK (taken or harmlessly ignored: a stale or duplicate ACK);
  *         MB_ERR_CANID_RANGE for a frame that is not this sender's ACK;
  *         MB_ERR_MALFORMED for an ACK that is not 8 bytes;
