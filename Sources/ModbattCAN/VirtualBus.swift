@@ -136,7 +136,7 @@ public actor VirtualBus {
     }
 
     private func addNode(name: String, clocked: Bool, receiveOwn: Bool, records: Bool) -> Int {
-        var state = NodeState(name: name, clocked: clocked, receiveOwn: receiveOwn, records: records,
+        let state = NodeState(name: name, clocked: clocked, receiveOwn: receiveOwn, records: records,
                               receiveCapacity: configuration.receiveQueueCapacity)
         if clocked && configuration.clock == .virtual {
             state.busy = true
@@ -519,7 +519,9 @@ public actor VirtualBus {
         var duplicateCopy: Bool
     }
 
-    private struct NodeState {
+    /// A class, so the engine's many `nodes[i].field` accesses never copy
+    /// the queues (which matters in debug builds).
+    private final class NodeState {
         let name: String
         let clocked: Bool
         let receiveOwn: Bool

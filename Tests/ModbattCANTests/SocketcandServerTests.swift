@@ -78,6 +78,9 @@ struct SocketcandServerTests {
         try await client.sendRaw("< bogus >")
         try await client.send(CANFrame(id: 0x7, data: []))
         #expect(try await local.frames.next(timeout: .seconds(3))?.frame.id == 0x7)
+        // The error reply travels back on its own; wait for the client to read it.
+        let deadline = ContinuousClock.now + .seconds(3)
+        while client.serverErrors().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(client.serverErrors() == ["unknown command"])
 
         await client.close()
