@@ -763,8 +763,13 @@ def main():
         L.append("Code size of the C core on Cortex-M4 (`-Os`, per object, `arm-none-eabi-size`):")
         L.append("")
         rows = [(o, f"{t:,}", f"{d:,}", f"{b:,}") for o, t, d, b in code]
+        prov = ("mb_keypkg", "mb_keystore", "mb_xfer")
+        sess = [r for r in code if not r[0].startswith(prov)]
+        rows.append(("**session path** (all but key packages, key store, transfer)",
+                     f"{sum(r[1] for r in sess):,}", f"{sum(r[2] for r in sess):,}", f"{sum(r[3] for r in sess):,}"))
         rows.append(("**total**", f"{sum(r[1] for r in code):,}", f"{sum(r[2] for r in code):,}",
                      f"{sum(r[3] for r in code):,}"))
+        device["m4_code_session_path_text"] = sum(r[1] for r in sess)
         L.append(md_table(["object", "text", "data", "bss"], rows))
         L.append("")
 
