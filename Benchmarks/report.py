@@ -150,13 +150,18 @@ def svg_histogram(title, series, path, note=""):
         for v in s:
             h[bucket(v)] += 1
         hists.append([c / len(s) for c in h])
-    ymax = math.ceil(max(max(h) for h in hists) * 10) / 10 or 1.0
+    # Log y axis: the tail (p99.9 and beyond) stays visible next to the bulk.
+    nmax = max(len(s) for _, _, s, _ in series)
+    ymin_e = math.floor(math.log10(1.0 / nmax))
+    ymax_e = 0.0
 
     def x(e):
         return L + (e - lo_e) / (hi_e - lo_e) * (W - L - R)
 
     def y(f):
-        return H - B - f / ymax * (H - T - B)
+        if f <= 0:
+            return H - B
+        return H - B - (math.log10(f) - ymin_e) / (ymax_e - ymin_e) * (H - T - B)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
            f'viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif" font-size="12">',
@@ -181,11 +186,12 @@ def svg_histogram(title, series, path, note=""):
         out.append(f'<text x="{xv:.1f}" y="{H - B + 16}" text-anchor="middle">{label}</text>')
     out.append(f'<text x="{(L + W - R) / 2}" y="{H - 12}" text-anchor="middle">latency per operation '
                f'(log scale, {per_decade} buckets per decade)</text>')
-    for i in range(5):
-        f = ymax * i / 4
-        out.append(f'<text x="{L - 6}" y="{y(f) + 4:.1f}" text-anchor="end">{100 * f:.0f}%</text>')
+    for e in range(ymin_e, 1):
+        f = 10.0 ** e
+        out.append(f'<line x1="{L}" y1="{y(f):.1f}" x2="{W - R}" y2="{y(f):.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{L - 6}" y="{y(f) + 4:.1f}" text-anchor="end">{100 * f:g}%</text>')
     out.append(f'<text x="16" y="{(T + H - B) / 2}" transform="rotate(-90 16 {(T + H - B) / 2})" '
-               f'text-anchor="middle">share of operations</text>')
+               f'text-anchor="middle">share of operations (log)</text>')
     # bars as step outlines with a light fill
     for (label, colour, _, st), h in zip(series, hists):
         pts = [f"{x(lo_e):.1f},{y(0):.1f}"]
