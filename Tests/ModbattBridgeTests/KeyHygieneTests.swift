@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOCore
 import Logging
 import Modbatt
 import Testing
@@ -154,7 +156,8 @@ struct EmbeddedCanned {
     let baseURL: String
     let task: Task<Void, any Error>
 
-    static func start(path: String, json: String, status: HTTPResponse.Status) async throws -> EmbeddedCanned {
+    static func start(path: String, json: String, status: HTTPResponse.Status,
+                      tls: TLSConfiguration? = nil) async throws -> EmbeddedCanned {
         let router = Router()
         let respond: @Sendable (Request, BasicRequestContext) async throws -> Response = { _, _ in
             Response(status: status, headers: [.contentType: "application/json"],
@@ -163,13 +166,19 @@ struct EmbeddedCanned {
         router.get(RouterPath(path), use: respond)
         router.post(RouterPath(path), use: respond)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() },
-                              logger: Logger(label: "canned") { _ in SwiftLogNoOpLogHandler() })
+        let logger = Logger(label: "canned") { _ in SwiftLogNoOpLogHandler() }
+        let configuration = ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0))
+        let onRunning: @Sendable (any Channel) async -> Void = { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() }
+        let app = if let tls {
+            Application(router: router, server: try .tls(tlsConfiguration: tls), configuration: configuration,
+                        onServerRunning: onRunning, logger: logger)
+        } else {
+            Application(router: router, configuration: configuration, onServerRunning: onRunning, logger: logger)
+        }
         let task = Task { try await app.run() }
         var port = 0
         for await p in stream { port = p }
-        return EmbeddedCanned(baseURL: "http://127.0.0.1:\(port)", task: task)
+        return EmbeddedCanned(baseURL: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)", task: task)
     }
 
     func stop() async {
