@@ -15,6 +15,14 @@ struct BridgeAPITests {
         }
     }
 
+    @Test("with authentication disabled, calls need no token")
+    func noAuth() async throws {
+        try await withBridge(token: nil) { _, client in
+            let c = try await client.registerComponent(.init(creator: "u", componentData: "SN-OPEN"))
+            #expect(try await client.component(id: c.componentId).componentId == c.componentId)
+        }
+    }
+
     @Test("register and get a component")
     func registerAndGetComponent() async throws {
         try await withBridge { _, client in
@@ -134,6 +142,8 @@ struct BridgeAPITests {
                 .init(creator: "demo-user", componentA: a, componentB: b, forceImmediate: true))
             #expect(second.challengeId != first.challengeId)
             #expect(try await client.pairingStatus(challengeId: first.challengeId).status == "cancelled")
+            let e = await expectBridgeError { _ = try await client.completePairing(.init(creator: "u", challengeId: first.challengeId)) }
+            #expect(e?.status == 410 && e?.code == "CHALLENGE_CANCELLED")
         }
     }
 }

@@ -168,6 +168,26 @@ struct ClientRetryTests {
         await bridge.stop()
     }
 
+    @Test("cancelling the calling task ends the call with a cancelled error")
+    func cancellation() async throws {
+        let bridge = try await startBridge(faults: FaultConfiguration(latencyMilliseconds: 3000))
+        let client = try makeClient(bridge, retry: fastRetry(attempts: 5, total: .seconds(10)))
+        let call = Task { try await client.component(id: "comp_x") }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        call.cancel()
+        let result = await call.result
+        #expect(ContinuousClock.now - start < .seconds(2))
+        guard case .failure(let error) = result, let e = error as? BridgeError else {
+            Issue.record("expected a BridgeError, got \(result)")
+            return
+        }
+        #expect(e.kind == .cancelled)
+        #expect(e.attempts == 1)
+        await client.shutdown()
+        await bridge.stop()
+    }
+
     @Test("backoff: full jitter under an exponential ceiling, capped")
     func backoffShape() {
         let policy = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(1))

@@ -71,8 +71,9 @@ public final class BridgeClient: Sendable {
 
     deinit {
         if !isShutDown.withLockedValue({ $0 }) {
-            // A client dropped without shutdown(): release its connections.
-            try? http.syncShutdown()
+            // A client dropped without shutdown(): release its connections
+            // (asynchronously: deinit may run anywhere, even on an event loop).
+            http.shutdown { _ in }
         }
     }
 
