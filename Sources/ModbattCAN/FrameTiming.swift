@@ -1,6 +1,5 @@
-/// How long a frame occupies the bus (docs/TRANSPORTS.md, "Timing model";
-/// the formulas of /docs reference can-timing.md). All counts include the
-/// 3-bit interframe space.
+/// How long a frame occupies the bus (docs/TRANSPORTS.md, "Timing model").
+/// All counts include the 3-bit interframe space.
 public struct FrameTiming: Sendable, Hashable {
     /// Bit stuffing assumption.
     public enum Stuffing: Sendable, Hashable {

@@ -182,6 +182,58 @@ struct SocketcandServerTests {
         await server.close()
     }
 
+    @Test func serverReportsFactoryAndSendFailures() async throws {
+        struct NoHardware: Error, CustomStringConvertible { var description: String { "no hardware" } }
+        let bus = VirtualBus()
+        let server = try await SocketcandServer.start(buses: [
+            "can0": { _ in throw NoHardware() },
+            // A transport that is already closed: every send fails.
+            "dead0": { name in
+                let node = await bus.attach(name: name)
+                await node.close()
+                return node
+            },
+        ])
+        #expect(server.busNames == ["can0", "dead0"])
+        let raw = try RawTCP(port: server.port)
+        #expect(raw.await("< hi >"))
+        raw.send("< open can0 >")
+        #expect(raw.await("< error cannot open 'can0': no hardware >"))
+        raw.send("< open dead0 >")
+        #expect(raw.await("< ok >"))
+        raw.send("< send 123 0 >")
+        #expect(raw.await("< error send failed: transport is closed >"))
+        await server.close()
+    }
+
+    @Test func portInUseIsReported() async throws {
+        let first = try await SocketcandServer.start(bus: VirtualBus())
+        await #expect(throws: CANTransportError.self) {
+            _ = try await SocketcandServer.start(bus: VirtualBus(), port: first.port)
+        }
+        await first.close()
+    }
+
+    @Test func pythonScriptHintsWhenPythonCanIsMissing() throws {
+        // `python3 -S` skips site-packages, so python-can cannot be imported.
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Python/socketcand_roundtrip.py").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-S", script, "127.0.0.1", "1", "vcan0"]
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = Pipe()
+        do { try process.run() } catch {
+            Issue.record("could not start python3: \(error)")
+            return
+        }
+        process.waitUntilExit()
+        let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 3)
+        #expect(err.contains("pip install python-can"))
+    }
+
     @Test func pythonCanTalksToVirtualBus() async throws {
         let bus = VirtualBus(VirtualBus.Configuration(name: "vcan0", clock: .realTime))
         let swiftNode = await bus.attach(name: "swift")
