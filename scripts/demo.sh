@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 bash scripts/bootstrap.sh
-swift build -c release --traits SocketCANSetup --product modbatt 2>&1 | grep -E "error:|Compiling|Build complete" | grep -v "^\[" || true
-BIN="$(swift build -c release --traits SocketCANSetup --show-bin-path)/modbatt"
+swift build -c release --traits SocketCANSetup --disable-build-manifest-caching --product modbatt 2>&1 | grep -E "error:|Compiling|Build complete" | grep -v "^\[" || true
+BIN="$(swift build -c release --traits SocketCANSetup --disable-build-manifest-caching --show-bin-path)/modbatt"
 if [ "$#" -gt 0 ]; then
   exec "$BIN" "$@"
 elif "$BIN" help demo >/dev/null 2>&1; then

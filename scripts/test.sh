@@ -21,10 +21,26 @@ step "C tests (vectors, error paths, Python cross-check)"
 make -s -C Tests/CTests 2>&1 | tee "$LOG_DIR/ctests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+# SwiftPM 6.3 can fail a rebuild in a used build folder with "unknown build
+# description"; not caching the build manifest avoids it.
+SWIFT_FLAGS=(--traits SocketCANSetup --disable-build-manifest-caching)
+step "Swift build (all targets and tests)"
+swift build --build-tests "${SWIFT_FLAGS[@]}" 2>&1 | grep -E "error:|warning: .*/(Sources|Tests)/|Build complete" | tail -20
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 step "Swift tests"
-swift build --build-tests --traits SocketCANSetup 2>&1 | grep -E "error:|warning: .*Sources/|Compiling|Build complete" | grep -v "^\[" | tail -20
-swift test --skip-build --traits SocketCANSetup 2>&1 | tee "$LOG_DIR/swift.log"
+swift test --skip-build "${SWIFT_FLAGS[@]}" 2>&1 | tee "$LOG_DIR/swift.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-python3 scripts/total_tests.py "$LOG_DIR/ctests.log" "$LOG_DIR/swift.log" || status=1
+step "Benchmarks, quick mode (checks the suite runs; asserts nothing about time)"
+BENCH_BIN="$(swift build "${SWIFT_FLAGS[@]}" --show-bin-path)/ModbattBench"
+if MB_BENCH_NO_BOOTSTRAP=1 Benchmarks/run.sh --quick --out build/bench-quick --swift-bin "$BENCH_BIN" \
+     > "$LOG_DIR/bench.log" 2>&1 && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' build/bench-quick/results.json; then
+  echo "benchmarks: 1 passed, 0 failed (report in build/bench-quick/report.md)" | tee -a "$LOG_DIR/bench.log"
+else
+  tail -20 "$LOG_DIR/bench.log"
+  echo "benchmarks: 0 passed, 1 failed" | tee -a "$LOG_DIR/bench.log"
+  status=1
+fi
+
+python3 scripts/total_tests.py "$LOG_DIR/ctests.log" "$LOG_DIR/swift.log" "$LOG_DIR/bench.log" || status=1
 exit $status

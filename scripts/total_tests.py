@@ -1,6 +1,7 @@
 """Total the test counts of scripts/test.sh's suites into one closing line.
 
-C tests end with "C tests: N passed, M failed". Swift Testing ends with
+C tests end with "C tests: N passed, M failed"; the benchmark smoke run
+with "benchmarks: N passed, M failed". Swift Testing ends with
 "Test run with N tests ... passed" or "... failed ... with K issues", and
 lists each failing test as "Test NAME failed"; XCTest prints
 "Executed N tests, with M failures". A suite without a result line counts
@@ -9,9 +10,11 @@ import re
 import sys
 
 
-def c_counts(text):
-    m = re.findall(r"^C tests: (\d+) passed, (\d+) failed", text, re.M)
-    return (int(m[-1][0]), int(m[-1][1])) if m else None
+def plain_counts(label):
+    def read(text):
+        m = re.findall(rf"^{label}: (\d+) passed, (\d+) failed", text, re.M)
+        return (int(m[-1][0]), int(m[-1][1])) if m else None
+    return read
 
 
 def swift_counts(text):
@@ -37,7 +40,8 @@ def swift_counts(text):
 
 def main():
     total_p = total_f = 0
-    for path, reader in ((sys.argv[1], c_counts), (sys.argv[2], swift_counts)):
+    readers = (plain_counts("C tests"), swift_counts, plain_counts("benchmarks"))
+    for path, reader in zip(sys.argv[1:], readers):
         try:
             text = open(path, encoding="utf-8", errors="replace").read()
         except OSError:
