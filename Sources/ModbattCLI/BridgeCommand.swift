@@ -8,7 +8,7 @@ struct BridgeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bridge",
         abstract: "Run an embedded API-Bridge, or show this host's bridge identity.",
-        subcommands: [Serve.self, HostID.self]
+        subcommands: [Serve.self, Check.self, HostID.self]
     )
 
     struct Serve: AsyncParsableCommand {
@@ -105,6 +105,56 @@ struct BridgeCommand: AsyncParsableCommand {
         static func fail(_ message: String) -> Never {
             FileHandle.standardError.write(Data("error: \(message)\n".utf8))
             Foundation.exit(1)
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check",
+            abstract: "Call an API-Bridge's /health with the client configuration (file, environment, flags).",
+            discussion: """
+                Settings come from --config (or $MODBATT_BRIDGE_CONFIG), then MODBATT_BRIDGE_URL, \
+                MODBATT_BRIDGE_TOKEN, MODBATT_BRIDGE_CA_FILE, MODBATT_BRIDGE_TIMEOUT, then these flags.
+                """
+        )
+
+        @Option(help: "JSON client configuration file.") var config: String?
+        @Option(help: "Bridge base URL, e.g. https://bridge.example:8443.") var url: String?
+        @Option(help: "Bearer token.") var token: String?
+        @Option(help: "PEM file of a CA to trust in addition to the system's.") var caFile: String?
+        @Option(help: "Bound on the whole call, retries included, in seconds.") var timeout: Double?
+        @Flag(help: "Allow plain http to a host other than loopback.") var allowInsecureHttp = false
+
+        func run() async throws {
+            do {
+                let configuration = try BridgeClientConfiguration.resolve(
+                    file: config,
+                    overrides: .init(baseURL: url, token: token, caCertificateFile: caFile, totalTimeoutSeconds: timeout,
+                                     allowInsecureHTTP: allowInsecureHttp ? true : nil))
+                var logger = Logger(label: "modbatt.bridge.client") { StreamLogHandler.standardError(label: $0) }
+                logger.logLevel = .warning
+                let client = try BridgeClient(configuration: configuration, logger: logger)
+                let result: Result<String, any Error>
+                do { result = .success(try await Self.probe(client)) } catch { result = .failure(error) }
+                await client.shutdown()
+                print("\(configuration.baseURL): \(try result.get())")
+            } catch {
+                Serve.fail("\(error)")
+            }
+        }
+
+        /// `/health`, then an authenticated lookup of an id that does not
+        /// exist: 404 means the token was accepted, 401 that it was not.
+        static func probe(_ client: BridgeClient) async throws -> String {
+            let health = try await client.health()
+            var line = "health \(health.status)\(health.version.map { " (\($0))" } ?? "")"
+            do {
+                _ = try await client.component(id: "comp_modbatt_check")
+                line += ", token accepted"
+            } catch let error as BridgeError where error.status == 404 {
+                line += ", token accepted"
+            }
+            return line
         }
     }
 

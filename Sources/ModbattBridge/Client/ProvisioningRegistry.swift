@@ -80,12 +80,13 @@ public final class ProvisioningRegistry: Sendable {
                     return HostIdentity(hostId: row["host_id"], createdAt: row["created_at"], machineFingerprint: stored,
                                         machineMatches: stored.flatMap { s in fingerprint.map { $0 == s } })
                 }
-                let id = HostIdentity.generate()
-                let now = Int64(Date().timeIntervalSince1970)
-                try db.execute(sql: "INSERT INTO host (id, host_id, machine_fingerprint, created_at) VALUES (1, ?, ?, ?)",
-                               arguments: [id, fingerprint, now])
-                return HostIdentity(hostId: id, createdAt: now, machineFingerprint: fingerprint,
-                                    machineMatches: fingerprint == nil ? nil : true)
+                // OR IGNORE: if another process created it meanwhile, its id wins.
+                try db.execute(sql: "INSERT OR IGNORE INTO host (id, host_id, machine_fingerprint, created_at) VALUES (1, ?, ?, ?)",
+                               arguments: [HostIdentity.generate(), fingerprint, Int64(Date().timeIntervalSince1970)])
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM host WHERE id = 1")!
+                let stored: String? = row["machine_fingerprint"]
+                return HostIdentity(hostId: row["host_id"], createdAt: row["created_at"], machineFingerprint: stored,
+                                    machineMatches: stored.flatMap { s in fingerprint.map { $0 == s } })
             }
         }
     }
