@@ -107,13 +107,13 @@ let package = Package(
         .target(
             name: "ModbattProvisioning",
             dependencies: [
-                "Modbatt", "ModbattCAN", "ModbattBridge",
+                "CModbatt", "Modbatt", "ModbattCAN", "ModbattBridge",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "ModbattProvisioningTests",
-            dependencies: ["ModbattProvisioning"]
+            dependencies: ["ModbattProvisioning", "ModbattBridge", "ModbattCAN", "Modbatt"]
         ),
 
         // The `modbatt` command-line tool.

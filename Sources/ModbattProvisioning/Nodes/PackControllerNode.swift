@@ -1,0 +1,552 @@
+import Foundation
+import Modbatt
+import ModbattCAN
+
+/// The pack controller's firmware: receives its own key package and the
+/// modules' packages from the app (mb_xfer, kinds KEYPKG and FORWARD),
+/// opens and stores its own (mb_keypkg_open, mb_keystore), relays each
+/// module's sealed package unchanged to the module (mb_keypkg_peek for
+/// routing only), runs the handshake as controller with every module and as
+/// device with the app, reports to the app in sealed, signed reports
+/// (mb_report_seal) and over the app session (pair status, telemetry),
+/// and obeys the app's commands.
+actor PackControllerNode {
+    enum LinkState: Sendable, Equatable {
+        case pending
+        case established
+        case failed(String)
+    }
+
+    struct ModuleLink {
+        var state: LinkState = .pending
+        var delivered = false
+        var handshakeAttempts = 0
+        var nextHello: UInt32?
+        var guardState = PairGuard()
+        var reported: LinkState?
+    }
+
+    let storage: DeviceStorage
+    let node: VirtualBus.Node
+    let audit: AuditLog
+    let policy: TamperPolicy
+    var allowBootstrap: Bool
+    let maxHandshakeAttempts = 4
+
+    private let appRx: XferReceiver
+    private let reportTx: XferSender
+    private var reportQueue: [[UInt8]] = []
+    private var reportSeq: UInt32 = 0
+    private var reportXferId: UInt8 = 0
+    private var forwardTx: [UInt8: XferSender] = [:]
+    private var forwardQueue: [UInt8: [[UInt8]]] = [:]
+    private var forwardXferId: UInt8 = 0
+    private var appSession: PairSession?
+    private var appGuard = PairGuard()
+    private var moduleSessions: [UInt8: PairSession] = [:]
+    private var links: [UInt8: ModuleLink] = [:]
+    private var telemetry: [UInt8: [UInt8]] = [:]
+    private var telemetryEvery: UInt32 = 0
+    private var nextTelemetry: UInt32 = 0
+    private var commandEvery: UInt32 = 0
+    private var nextCommand: UInt32 = 0
+    private var statusDirty = false
+    private(set) var counters = NodeCounters()
+    private var pending: [AuditEntry] = []
+
+    var deviceId: UInt8 { storage.deviceId }
+    var name: String { storage.name }
+
+    init(storage: DeviceStorage, node: VirtualBus.Node, audit: AuditLog, policy: TamperPolicy, allowBootstrap: Bool) {
+        self.storage = storage
+        self.node = node
+        self.audit = audit
+        self.policy = policy
+        self.allowBootstrap = allowBootstrap
+        appRx = XferReceiver(msgId: XferIds.down, deviceId: storage.deviceId)
+        reportTx = XferSender(msgId: XferIds.up, deviceId: storage.deviceId)
+    }
+
+    func powerOn() async {
+        pending += storage.boot()
+        appRx.reset()
+        buildSessions()
+        await flushAudit()
+    }
+
+    var bindingPublicKey: [UInt8]? { storage.binding?.publicKey }
+    var appSessionEstablished: Bool { appSession?.established ?? false }
+    func linkState(_ id: UInt8) -> LinkState? { links[id]?.state }
+    func moduleKeyId(_ id: UInt8) -> [UInt8]? { storage.record?.pairs.first { $0.peerId == id }?.keyId }
+    var isQuarantined: Bool { storage.refused != nil }
+    var bootRefusal: String? { storage.refused.map { "\($0)" } }
+    func pairQuarantined(_ id: UInt8) -> Bool { links[id]?.guardState.quarantined ?? false }
+    func resetCounters() { counters = NodeCounters() }
+
+    func setTraffic(telemetryEveryMs: UInt32, commandEveryMs: UInt32, now: UInt32) {
+        telemetryEvery = telemetryEveryMs
+        nextTelemetry = now &+ 7
+        commandEvery = commandEveryMs
+        nextCommand = now &+ 13
+    }
+
+    /// Sessions from the stored record: the app pair (this side is the
+    /// device) and one per module (this side is the controller).
+    private func buildSessions() {
+        appSession = nil
+        moduleSessions = [:]
+        guard storage.refused == nil, let rec = storage.record else { return }
+        let params = rec.params
+        for (i, p) in rec.pairs.enumerated() {
+            let s: PairSession? = rec.withPair(i) { _, secret in
+                try? PairSession(role: p.controller ? .controller : .device, profile: params.profile,
+                                 deviceId: p.controller ? p.peerId : rec.deviceId, secret: secret,
+                                 keyId: p.keyId, params: params)
+            }
+            guard let s else { continue }
+            if p.controller {
+                moduleSessions[p.peerId] = s
+                var link = links[p.peerId] ?? ModuleLink()
+                link.guardState = PairGuard()
+                if link.state != .established { link.state = .pending }
+                links[p.peerId] = link
+            } else {
+                appSession = s
+                appGuard = PairGuard()
+            }
+        }
+    }
+
+    func step(now: UInt32) async -> StepResult {
+        let frames = await node.drain()
+        var out: [CANFrame] = []
+        var worked = !frames.isEmpty
+        for f in frames.map(\.frame) {
+            if appRx.onFrame(f, now: now) {
+                out += appRx.sink.take()
+                if let blob = appRx.takeCompleted() { handleBlob(blob, kind: appRx.kind, now: now) }
+                continue
+            }
+            if reportTx.onFrame(f, now: now) { out += reportTx.sink.take(); continue }
+            if f.isExtended, let tx = forwardTx[XferIds.deviceId(f.id)], tx.onFrame(f, now: now) {
+                out += tx.sink.take()
+                continue
+            }
+            if let s = appSession, s.accepts(f) {
+                out += receiveApp(f, s, now: now)
+                continue
+            }
+            if f.isExtended, let s = moduleSessions[XferIds.deviceId(f.id)], s.accepts(f) {
+                out += receiveModule(f, s, now: now)
+            } else if World.isSessionFrame(f), XferIds.messageId(f.id) >= 0x310, XferIds.deviceId(f.id) != deviceId,
+                      storage.record != nil {
+                // A module frame for a pair this pack holds no key for (revoked or never provisioned).
+                counters.rejected["no-pair", default: 0] += 1
+                pending.append(AuditEntry(event: "frame_rejected", data: [
+                    "device": .string(name), "reason": "no-pair (revoked or unknown)",
+                    "peer": .int(Int64(XferIds.deviceId(f.id))), "can_id": .int(Int64(f.id))]))
+            }
+        }
+        out += runTimers(now: now)
+        for f in out { try? await node.send(f) }
+        worked = worked || !out.isEmpty
+        await flushAudit()
+        return StepResult(worked: worked, nextDue: nextDue(now: now))
+    }
+
+    private func nextDue(now: UInt32) -> UInt32? {
+        var due: [UInt32] = links.values.compactMap(\.nextHello)
+        if telemetryEvery > 0 { due.append(nextTelemetry) }
+        if commandEvery > 0 { due.append(nextCommand) }
+        return due.min { ($0 &- now) < ($1 &- now) }
+    }
+
+    // MARK: Blobs from the app
+
+    private func handleBlob(_ blob: [UInt8], kind: XferKind?, now: UInt32) {
+        switch kind {
+        case .keyPackage: installOwnPackage(blob, now: now)
+        case .forward: forward(blob, now: now)
+        default:
+            pending.append(AuditEntry(event: "blob_refused", data: ["device": .string(name), "reason": "unknown kind"]))
+        }
+    }
+
+    private func installOwnPackage(_ pkg: [UInt8], now: UInt32) {
+        guard let binding = storage.binding, storage.refused == nil else {
+            pending.append(AuditEntry(event: "package_rejected", data: [
+                "device": .string(name), "reason": "key store refused at boot"]))
+            return
+        }
+        var result: ModbattError?
+        var version: UInt32 = 0
+        do {
+            let opened = try OpenedPackage.open(pkg, binding: binding, pinnedAppPub: storage.record?.appPub,
+                                           deviceId: deviceId, minVersion: storage.packageVersion,
+                                           allowBootstrap: allowBootstrap)
+            version = opened.version
+            if opened.isBootstrap {
+                pending.append(AuditEntry(event: "bootstrap_package_accepted", data: [
+                    "device": .string(name), "warning": "key halves crossed the bus in clear (factory bootstrap)"]))
+            }
+            let rec = try opened.record(binding: binding)
+            try storage.store(rec)
+            pending.append(AuditEntry(event: "package_installed", data: [
+                "device": .string(name), "package_version": .int(Int64(version)),
+                "pairs": .int(Int64(opened.pairCount)), "generation": .int(Int64(storage.record?.generation ?? 0))]))
+            for p in storage.record?.pairs ?? [] {
+                pending.append(AuditEntry(event: "pair_derived", data: [
+                    "device": .string(name), "peer": .int(Int64(p.peerId)), "key_id": .string(CCore.hex(p.keyId)),
+                    "secret_fingerprint": .string(p.fingerprint)]))
+            }
+            // A new package replaces every pair: links start over.
+            links = [:]
+            forwardTx = [:]
+            buildSessions()
+        } catch {
+            result = error
+            pending.append(AuditEntry(event: "package_rejected", data: [
+                "device": .string(name), "reason": .string("\(error)")]))
+        }
+        // Delivery result report: [version u32][result i16][pairs u8][generation u32]
+        let code = Int16(truncatingIfNeeded: result?.code ?? 0)
+        let gen = storage.record?.generation ?? 0
+        let payload: [UInt8] = be32(version) + [UInt8(UInt16(bitPattern: code) >> 8), UInt8(UInt16(bitPattern: code) & 0xFF),
+                                                UInt8(storage.record?.pairs.count ?? 0)] + be32(gen)
+        queueReport(.delivery, payload, now: now)
+    }
+
+    private func forward(_ pkg: [UInt8], now: UInt32) {
+        guard storage.refused == nil else { return }
+        do {
+            let route = try KeyPackage.peek(pkg)
+            let target = route.deviceId
+            pending.append(AuditEntry(event: "package_forwarding", data: [
+                "device": .string(name), "target": .int(Int64(target)), "package_version": .int(Int64(route.version)),
+                "bytes": .int(Int64(pkg.count))]))
+            var link = links[target] ?? ModuleLink()
+            link.state = .pending
+            link.delivered = false
+            link.handshakeAttempts = 0
+            link.nextHello = nil
+            links[target] = link
+            forwardQueue[target, default: []].append(pkg)
+            startForwardIfIdle(target, now: now)
+        } catch {
+            pending.append(AuditEntry(event: "package_rejected", data: [
+                "device": .string(name), "reason": .string("cannot route: \(error)")]))
+        }
+    }
+
+    private func startForwardIfIdle(_ target: UInt8, now: UInt32) {
+        let tx = forwardTx[target] ?? XferSender(msgId: XferIds.down, deviceId: target)
+        forwardTx[target] = tx
+        guard !tx.isActive, var queue = forwardQueue[target], !queue.isEmpty else { return }
+        let blob = queue.removeFirst()
+        forwardQueue[target] = queue
+        forwardXferId &+= 1
+        if forwardXferId == 0 { forwardXferId = 1 }
+        try? tx.start(xferId: forwardXferId, kind: .keyPackage, bytes: blob, now: now)
+    }
+
+    // MARK: Timers
+
+    private func runTimers(now: UInt32) -> [CANFrame] {
+        var out: [CANFrame] = []
+        // Forward transfers: progress, completion, failure.
+        for (id, tx) in forwardTx {
+            tx.poll(now: now)
+            out += tx.sink.take()
+            switch tx.state {
+            case .done where links[id]?.delivered == false:
+                links[id]?.delivered = true
+                links[id]?.nextHello = now &+ 1
+                pending.append(AuditEntry(event: "package_delivered", data: [
+                    "device": .string(name), "target": .int(Int64(id)), "frames": .int(Int64(tx.framesSent)),
+                    "retries": .int(Int64(tx.retries))]))
+                startForwardIfIdle(id, now: now)
+            case .aborted(let reason) where links[id]?.state == .pending:
+                fail(id, "delivery to module aborted: \(reason)", now: now)
+                startForwardIfIdle(id, now: now)
+            default: break
+            }
+        }
+        // Handshakes with modules whose package arrived.
+        for (id, link) in links {
+            guard let due = link.nextHello, now &- due < 0x8000_0000, link.state == .pending,
+                  let s = moduleSessions[id] else { continue }
+            if s.established {
+                links[id]?.nextHello = nil
+                continue
+            }
+            if link.handshakeAttempts >= maxHandshakeAttempts {
+                fail(id, "handshake: no key-confirmed answer after \(link.handshakeAttempts) attempts", now: now)
+                continue
+            }
+            links[id]?.handshakeAttempts += 1
+            links[id]?.nextHello = now &+ 300
+            try? s.start(now: now)
+            out += s.takeFrames()
+            _ = s.takeEvents()
+        }
+        // Session timers.
+        if let s = appSession {
+            _ = s.poll(now: now)
+            out += s.takeFrames()
+            handleAppEvents(s, now: now)
+        }
+        for (id, s) in moduleSessions {
+            _ = s.poll(now: now)
+            out += s.takeFrames()
+            handleModuleEvents(id, s, now: now)
+        }
+        // Reports to the app.
+        reportTx.poll(now: now)
+        out += reportTx.sink.take()
+        if !reportTx.isActive, !reportQueue.isEmpty {
+            let r = reportQueue.removeFirst()
+            reportXferId &+= 1
+            try? reportTx.start(xferId: reportXferId, kind: .report, bytes: r, now: now)
+            out += reportTx.sink.take()
+        }
+        // Pair status to the app over the session.
+        if let s = appSession, s.established { out += sendStatus(s, now: now) }
+        // Traffic.
+        if let s = appSession, s.established, telemetryEvery > 0, now &- nextTelemetry < 0x8000_0000 {
+            nextTelemetry = now &+ telemetryEvery
+            out += sendAggregate(s, now: now)
+        }
+        if commandEvery > 0, now &- nextCommand < 0x8000_0000 {
+            nextCommand = now &+ commandEvery
+            for (id, s) in moduleSessions.sorted(by: { $0.key < $1.key })
+            where s.established && links[id]?.guardState.quarantined != true {
+                do {
+                    let ns = try nanosThrowing { try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
+                    counters.seal.add(ns)
+                    counters.sent += 1
+                } catch {}
+                out += s.takeFrames()
+            }
+        }
+        return out
+    }
+
+    private func fail(_ id: UInt8, _ reason: String, now: UInt32) {
+        links[id]?.state = .failed(reason)
+        links[id]?.nextHello = nil
+        statusDirty = true
+        pending.append(AuditEntry(event: "pair_failed", data: [
+            "device": .string(name), "peer": .int(Int64(id)), "reason": .string(reason)]))
+        let payload: [UInt8] = [0x00, 0x01, id] + Array(reason.utf8.prefix(120))
+        queueReport(.alert, payload, now: now)
+    }
+
+    private func queueReport(_ kind: SealedReport.Kind, _ payload: [UInt8], now: UInt32) {
+        guard let binding = storage.binding, let appPub = storage.record?.appPub else { return }
+        reportSeq &+= 1
+        do {
+            let sealed = try SealedReport.seal(kind: kind, deviceId: deviceId, sequence: reportSeq, payload: payload,
+                                               appPub: appPub, device: binding)
+            reportQueue.append(sealed)
+        } catch {
+            pending.append(AuditEntry(event: "report_failed", data: ["reason": .string("\(error)")]))
+        }
+    }
+
+    // MARK: Sessions
+
+    private func receiveApp(_ f: CANFrame, _ s: PairSession, now: UInt32) -> [CANFrame] {
+        if appGuard.quarantined {
+            counters.rejected["quarantined", default: 0] += 1
+            pending.append(AuditEntry(event: "frame_rejected", data: [
+                "device": .string(name), "pair": "app-pack", "reason": "quarantined", "can_id": .int(Int64(f.id))]))
+            return []
+        }
+        do throws(ModbattError) {
+            var msg: PairSession.Message?
+            let ns = try nanosThrowing { msg = try s.receive(f, now: now) }
+            if let msg {
+                counters.open.add(ns)
+                counters.delivered += 1
+                if msg.type == AppMessage.command, msg.payload.first == AppMessage.cmdRekey {
+                    // Rotation on command: this pair and every module pair.
+                    try? s.rekey(now: now)
+                    for (_, m) in moduleSessions where m.established { try? m.rekey(now: now) }
+                    pending.append(AuditEntry(event: "rotation_commanded", data: ["device": .string(name)]))
+                    var out = s.takeFrames()
+                    for (_, m) in moduleSessions { out += m.takeFrames() }
+                    handleAppEvents(s, now: now)
+                    return out
+                }
+            }
+        } catch {
+            rejected(error, frame: f, pair: "app-pack", guardState: &appGuard, now: now)
+        }
+        let out = s.takeFrames()
+        handleAppEvents(s, now: now)
+        return out
+    }
+
+    private func receiveModule(_ f: CANFrame, _ s: PairSession, now: UInt32) -> [CANFrame] {
+        let id = XferIds.deviceId(f.id)
+        if links[id]?.guardState.quarantined == true {
+            counters.rejected["quarantined", default: 0] += 1
+            pending.append(AuditEntry(event: "frame_rejected", data: [
+                "device": .string(name), "pair": .string(pairName(id)), "reason": "quarantined",
+                "can_id": .int(Int64(f.id))]))
+            return []
+        }
+        do throws(ModbattError) {
+            var msg: PairSession.Message?
+            let ns = try nanosThrowing { msg = try s.receive(f, now: now) }
+            if let msg {
+                counters.open.add(ns)
+                counters.delivered += 1
+                if msg.type == AppMessage.telemetry { telemetry[id] = msg.payload }
+            }
+        } catch {
+            var g = links[id]?.guardState ?? PairGuard()
+            rejected(error, frame: f, pair: pairName(id), guardState: &g, now: now)
+            links[id]?.guardState = g
+            if g.quarantined {
+                statusDirty = true
+                links[id]?.state = .failed("quarantined: tamper policy")
+            }
+        }
+        let out = s.takeFrames()
+        handleModuleEvents(id, s, now: now)
+        return out
+    }
+
+    private func rejected(_ error: ModbattError, frame: CANFrame, pair: String, guardState: inout PairGuard,
+                          now: UInt32) {
+        let reason = reasonName(error)
+        counters.rejected[reason, default: 0] += 1
+        pending.append(AuditEntry(event: "frame_rejected", data: [
+            "device": .string(name), "pair": .string(pair), "reason": .string(reason), "can_id": .int(Int64(frame.id))]))
+        let signal: String? = switch error {
+        case .authenticationFailed: "auth_failure_rate"
+        case .replay, .wrongEpoch: "counter_regression"
+        default: nil
+        }
+        if let signal {
+            let (entry, q) = guardState.note(signal, now: now, policy: policy, pair: pair)
+            if let entry { pending.append(entry) }
+            if q {
+                pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": .string(pair)]))
+                let alert: [UInt8] = [0x00, 0x02] + Array(pair.utf8.prefix(64))
+                queueReport(.alert, alert, now: now)
+            }
+        }
+    }
+
+    private func handleAppEvents(_ s: PairSession, now: UInt32) {
+        for e in s.takeEvents() {
+            switch e.kind {
+            case .handshakeAccepted where s.established:
+                let (entry, q) = appGuard.note("duplicate_handshake", now: now, policy: policy, pair: "app-pack")
+                if let entry { pending.append(entry) }
+                if q { pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": "app-pack"])) }
+            case .handshakeDone:
+                statusDirty = true
+                for id in links.keys { links[id]?.reported = nil }
+                pending.append(AuditEntry(event: "handshake_done", data: [
+                    "device": .string(name), "pair": "app-pack", "key_id": .string(CCore.hex(s.keyId))]))
+            case .rekeySending, .rekeyReceiving:
+                counters.rotations += 1
+                pending.append(AuditEntry(event: "rotation", data: [
+                    "device": .string(name), "pair": "app-pack",
+                    "direction": .string(e.kind == .rekeySending ? "tx" : "rx"), "epoch": .int(Int64(e.epoch))]))
+            default: break
+            }
+        }
+    }
+
+    private func handleModuleEvents(_ id: UInt8, _ s: PairSession, now: UInt32) {
+        for e in s.takeEvents() {
+            switch e.kind {
+            case .handshakeDone:
+                if links[id]?.state != .established {
+                    links[id]?.state = .established
+                    links[id]?.nextHello = nil
+                    statusDirty = true
+                }
+                pending.append(AuditEntry(event: "handshake_done", data: [
+                    "device": .string(name), "pair": .string(pairName(id)), "key_id": .string(CCore.hex(s.keyId))]))
+            case .handshakeFailed:
+                pending.append(AuditEntry(event: "handshake_failed", data: [
+                    "device": .string(name), "pair": .string(pairName(id)), "reason": .string(reasonName(e.error))]))
+            case .rekeySending, .rekeyReceiving:
+                counters.rotations += 1
+                pending.append(AuditEntry(event: "rotation", data: [
+                    "device": .string(name), "pair": .string(pairName(id)),
+                    "direction": .string(e.kind == .rekeySending ? "tx" : "rx"), "epoch": .int(Int64(e.epoch))]))
+            default: break
+            }
+        }
+    }
+
+    private func pairName(_ id: UInt8) -> String { "pack-" + World.moduleName(Int(id) - 0x0F) }
+
+    /// Pair status entries [id][state 0 pending 1 ok 2 failed][reason i16][key id 4], 12 per message.
+    private func sendStatus(_ s: PairSession, now: UInt32) -> [CANFrame] {
+        guard statusDirty else { return [] }
+        statusDirty = false
+        var entries: [[UInt8]] = []
+        for (id, link) in links.sorted(by: { $0.key < $1.key }) where link.reported != link.state {
+            let state: UInt8
+            switch link.state {
+            case .pending: continue
+            case .established: state = 1
+            case .failed: state = 2
+            }
+            links[id]?.reported = link.state
+            let kid = moduleKeyId(id) ?? [0, 0, 0, 0]
+            var reason: UInt8 = 0
+            if case .failed(let why) = link.state {
+                reason = why.hasPrefix("delivery") ? 1 : why.hasPrefix("handshake") ? 2 : 3
+            }
+            entries.append([id, state, 0, reason] + kid)
+        }
+        var out: [CANFrame] = []
+        let perMessage = PairSession.maxPayload(.classic) / 8
+        var i = 0
+        while i < entries.count {
+            let chunk = entries[i..<min(i + perMessage, entries.count)].flatMap { $0 }
+            try? s.send(type: AppMessage.pairStatus, payload: chunk, now: now)
+            out += s.takeFrames()
+            i += perMessage
+        }
+        return out
+    }
+
+    private func sendAggregate(_ s: PairSession, now: UInt32) -> [CANFrame] {
+        // [modules reporting u8][min mV u16][max mV u16]
+        let mvs = telemetry.values.compactMap { $0.count >= 4 ? UInt16($0[2]) << 8 | UInt16($0[3]) : nil }
+        let lo = mvs.min() ?? 0, hi = mvs.max() ?? 0
+        let payload: [UInt8] = [UInt8(telemetry.count), UInt8(lo >> 8), UInt8(lo & 0xFF), UInt8(hi >> 8), UInt8(hi & 0xFF)]
+        do {
+            let ns = try nanosThrowing { try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
+            counters.seal.add(ns)
+            counters.sent += 1
+        } catch {}
+        return s.takeFrames()
+    }
+
+    /// Forget every key (wiped flash / replaced board) and boot blank.
+    func wipeAndReboot() async {
+        storage.wipe()
+        links = [:]
+        forwardTx = [:]
+        await powerOn()
+    }
+
+    private func flushAudit() async {
+        guard !pending.isEmpty else { return }
+        let entries = pending
+        pending.removeAll()
+        for e in entries { _ = try? await audit.record(e.event, e.data) }
+    }
+}
+
+func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
