@@ -1,6 +1,8 @@
 /* mb_aead.c - AES-256-GCM over mbedtls_gcm with argument checking. */
 #include "modbatt/mb_aead.h"
 
+#include <string.h>
+
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_util.h"
 
@@ -36,6 +38,7 @@ void mb_aead_init(mb_aead *ctx)
         return;
     }
     mbedtls_gcm_init(&ctx->gcm);
+    mb_wipe(ctx->key, sizeof(ctx->key));
     ctx->key_set = 0;
 }
 
@@ -44,10 +47,15 @@ int mb_aead_setkey(mb_aead *ctx, const uint8_t key[32])
     if (ctx == NULL || key == NULL) {
         return MB_ERR_NULL;
     }
+    if (ctx->key_set && mb_ct_compare(ctx->key, key, MB_AEAD_KEY_LEN) == 0) {
+        return MB_OK;                      /* already installed */
+    }
     ctx->key_set = 0;
+    mb_wipe(ctx->key, sizeof(ctx->key));
     if (mbedtls_gcm_setkey(&ctx->gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0) {
         return MB_ERR_CRYPTO;
     }
+    memcpy(ctx->key, key, MB_AEAD_KEY_LEN);
     ctx->key_set = 1;
     return MB_OK;
 }

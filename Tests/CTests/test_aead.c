@@ -149,6 +149,35 @@ static void aead_errors(void)
     }
 }
 
+/* Re-installing the installed key is skipped; switching keys still switches. */
+static void setkey_switches_and_reuses(void)
+{
+    uint8_t ka[32], kb[32], nonce[12] = { 3 }, pt[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    uint8_t ct_a[8], tag_a[16], ct_b[8], tag_b[16], ct[8], tag[16];
+    mb_aead a, b, shared;
+
+    memset(ka, 0xA1, sizeof(ka));
+    memset(kb, 0xB2, sizeof(kb));
+    mb_aead_init(&a); mb_aead_init(&b); mb_aead_init(&shared);
+    MBT_EQ_INT(mb_aead_setkey(&a, ka), MB_OK);
+    MBT_EQ_INT(mb_aead_setkey(&b, kb), MB_OK);
+    MBT_EQ_INT(mb_aead_seal(&a, nonce, NULL, 0, pt, 8, ct_a, tag_a, 16), MB_OK);
+    MBT_EQ_INT(mb_aead_seal(&b, nonce, NULL, 0, pt, 8, ct_b, tag_b, 16), MB_OK);
+    /* A, A again (skipped), B, A: each seal matches its own key's output. */
+    MBT_EQ_INT(mb_aead_setkey(&shared, ka), MB_OK);
+    MBT_EQ_INT(mb_aead_setkey(&shared, ka), MB_OK);
+    MBT_EQ_INT(mb_aead_seal(&shared, nonce, NULL, 0, pt, 8, ct, tag, 16), MB_OK);
+    MBT_EQ_MEM(tag, tag_a, 16);
+    MBT_EQ_INT(mb_aead_setkey(&shared, kb), MB_OK);
+    MBT_EQ_INT(mb_aead_seal(&shared, nonce, NULL, 0, pt, 8, ct, tag, 16), MB_OK);
+    MBT_EQ_MEM(ct, ct_b, 8);
+    MBT_EQ_MEM(tag, tag_b, 16);
+    MBT_EQ_INT(mb_aead_setkey(&shared, ka), MB_OK);
+    MBT_EQ_INT(mb_aead_open(&shared, nonce, NULL, 0, ct_a, 8, tag_a, 16, ct), MB_OK);
+    MBT_EQ_MEM(ct, pt, 8);
+    mb_aead_free(&a); mb_aead_free(&b); mb_aead_free(&shared);
+}
+
 static void ct_compare(void)
 {
     uint8_t a[32] = { 0 }, b[32] = { 0 };
@@ -173,6 +202,7 @@ int main(void)
     MBT_RUN(nist_encrypt);
     MBT_RUN(nist_decrypt);
     MBT_RUN(aead_errors);
+    MBT_RUN(setkey_switches_and_reuses);
     MBT_RUN(ct_compare);
     return mbt_finish("test_aead");
 }

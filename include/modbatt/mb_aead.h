@@ -24,8 +24,9 @@ extern "C" {
 #define MB_AEAD_TAG_MAX    16u
 
 typedef struct mb_aead {
-    mbedtls_gcm_context gcm;  /**< key schedule and GHASH table */
-    uint8_t key_set;          /**< 1 once mb_aead_setkey() succeeded */
+    mbedtls_gcm_context gcm;           /**< key schedule and GHASH table */
+    uint8_t key[MB_AEAD_KEY_LEN];      /**< the installed key, to skip re-installing it */
+    uint8_t key_set;                   /**< 1 once mb_aead_setkey() succeeded */
 } mb_aead;
 
 /** \brief Prepare \p ctx for use; makes mb_aead_free() safe. NULL-safe. */
@@ -33,7 +34,11 @@ void mb_aead_init(mb_aead *ctx);
 
 /**
  * \brief  Install a 256-bit key (expands the AES key schedule once).
- * \return MB_OK, MB_ERR_NULL, or MB_ERR_CRYPTO.
+ *
+ * Installing the key that is already installed costs one constant-time
+ * 32-byte comparison and nothing else, so a work context shared by several
+ * sessions (mb_session_cfg.aead) re-expands only when the key changes.
+ * \return MB_OK, MB_ERR_NULL, or MB_ERR_CRYPTO (then no key is installed).
  * \note   mbedTLS 2.28 allocates its AES context here through mbedtls_calloc;
  *         firmware maps that onto a static pool (docs/FIRMWARE.md).
  */
