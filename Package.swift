@@ -125,6 +125,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // End-to-end tests: run the built `modbatt` binary (listing the
+        // executable makes `swift build --build-tests` build it first).
+        .testTarget(
+            name: "ModbattCLITests",
+            dependencies: ["ModbattCLI", "ModbattCAN"]
+        ),
 
         // Benchmarks (docs/BENCHMARKS.md): the Swift side of Benchmarks/run.sh.
         .executableTarget(
