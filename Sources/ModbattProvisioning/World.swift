@@ -342,38 +342,18 @@ actor World {
                 pairs.append(("pack-\(d.name)", packComp, state.components[d.name]!, d))
             }
             var materials: [String: PairMaterial] = [:]
-            func lct(_ a: String, _ b: String, _ name: String) async throws -> PairMaterial {
-                for attempt in 0..<2 {
-                    let result = try await provisioner.ensureLCT(componentA: a, componentB: b, context: "modbatt-pack")
-                    switch result {
-                    case .created(let c):
-                        created += 1
-                        let salt = Salt.random()
-                        let m = PairMaterial(deviceHalf: c.deviceKeyHalf, lctHalf: c.lctKeyHalf, salt: salt,
-                                             lctId: c.lct.lctId, componentA: a, componentB: b)
-                        keyProbe?(name, m)
-                        _ = try? await audit.record("lct_created", [
-                            "pair": .string(name), "lct_id": .string(c.lct.lctId),
-                            "device_half_fingerprint": .string(m.fingerprints.device),
-                            "lct_half_fingerprint": .string(m.fingerprints.lct)])
-                        return m
-                    case .alreadyProvisioned(let r):
-                        // Created by an earlier run whose packages were never saved: the
-                        // halves are gone. Revoke the LCT and create a new one.
-                        lctReused += 1
-                        _ = try await client.revokePairing(RevokePairingRequest(
-                            creator: config.creator, lctId: r.lctId, reason: "key halves lost before packaging"))
-                        try registry.forgetLCT(bridge: bridgeKey, componentA: a, componentB: b)
-                        _ = try? await audit.record("lct_revoked", [
-                            "pair": .string(name), "lct_id": .string(r.lctId), "reason": "halves lost before packaging"])
-                        if attempt == 1 { break }
-                    }
-                }
-                throw SimulationError.bridge("cannot create the LCT of \(name)")
-            }
             do {
-                materials["app-pack"] = try await lct(host.componentId, packComp, "app-pack")
-                for p in pairs { materials[p.name] = try await lct(p.a, p.b, p.name) }
+                let (m0, r0) = try await createLCT(host.componentId, packComp, "app-pack", provisioner, client,
+                                                   registry, bridgeKey)
+                materials["app-pack"] = m0
+                created += 1
+                lctReused += r0
+                for p in pairs {
+                    let (m, r) = try await createLCT(p.a, p.b, p.name, provisioner, client, registry, bridgeKey)
+                    materials[p.name] = m
+                    created += 1
+                    lctReused += r
+                }
             } catch let e as SimulationError {
                 throw e
             } catch {
@@ -551,6 +531,37 @@ actor World {
             "established": .int(Int64(pairs.filter(\.established).count)), "pairs": .int(Int64(pairs.count)),
             "package_version": .int(Int64(version))])
         return report
+    }
+
+    /// Create a pair's LCT; returns its material and how many stale LCTs
+    /// (created by an earlier run whose packages were never saved, so their
+    /// halves are gone) were revoked first.
+    private func createLCT(_ a: String, _ b: String, _ name: String, _ provisioner: Provisioner, _ client: BridgeClient,
+                           _ registry: ProvisioningRegistry, _ bridgeKey: String) async throws -> (PairMaterial, Int) {
+        var revoked = 0
+        for _ in 0..<2 {
+            let result = try await provisioner.ensureLCT(componentA: a, componentB: b, context: "modbatt-pack")
+            switch result {
+            case .created(let c):
+                let salt = Salt.random()
+                let m = PairMaterial(deviceHalf: c.deviceKeyHalf, lctHalf: c.lctKeyHalf, salt: salt,
+                                     lctId: c.lct.lctId, componentA: a, componentB: b)
+                keyProbe?(name, m)
+                _ = try? await audit.record("lct_created", [
+                    "pair": .string(name), "lct_id": .string(c.lct.lctId),
+                    "device_half_fingerprint": .string(m.fingerprints.device),
+                    "lct_half_fingerprint": .string(m.fingerprints.lct)])
+                return (m, revoked)
+            case .alreadyProvisioned(let r):
+                revoked += 1
+                _ = try await client.revokePairing(RevokePairingRequest(
+                    creator: config.creator, lctId: r.lctId, reason: "key halves lost before packaging"))
+                try registry.forgetLCT(bridge: bridgeKey, componentA: a, componentB: b)
+                _ = try? await audit.record("lct_revoked", [
+                    "pair": .string(name), "lct_id": .string(r.lctId), "reason": "halves lost before packaging"])
+            }
+        }
+        throw SimulationError.bridge("cannot create the LCT of \(name)")
     }
 
     // MARK: Traffic
@@ -802,9 +813,12 @@ actor World {
         let serial = Self.moduleSerial(n, generation: generation)
         let old = modules[n - 1]
         await old.wipeAndReboot()
+        // A new board: new flash, new hardware secret, new counter.
+        for ext in ["flash", "hwkey", "otp"] {
+            try? FileManager.default.removeItem(at: keyStoreDirectory.appendingPathComponent("\(name).\(ext)"))
+        }
         let storage = try DeviceStorage(directory: keyStoreDirectory, name: name, serial: serial,
                                         deviceId: Self.moduleId(n), role: 1)
-        storage.wipe()
         let fresh = BatteryModuleNode(storage: storage, node: old.node, audit: audit, policy: config.tamperPolicy,
                                       profile: config.profile, allowBootstrap: config.packageMode == .factoryBootstrap,
                                       silent: false)

@@ -26,6 +26,12 @@ enum CCore {
         return MB_OK
     }
 
+    /// MB_KEYPKG_MAX and MB_REPORT_MAX (macros Swift does not import).
+    static let keyPackageMax = Int(MB_KEYPKG_FIXED_HDR) + Int(MB_PAIR_ID_MAX)
+        + Int(MB_KEYPKG_PARAMS_LEN) + Int(MB_KS_MAX_PAIRS) * (Int(MB_KEYPKG_ENTRY_FIXED) + 2 * Int(MB_PAIR_ID_MAX))
+        + Int(MB_KEYPKG_TAG_LEN) + Int(MB_P256_SIG_LEN)
+    static let reportMax = Int(MB_REPORT_HDR_LEN) + Int(MB_KEYPKG_TAG_LEN) + Int(MB_P256_SIG_LEN) + Int(MB_REPORT_PT_MAX)
+
     static func check(_ code: Int32) throws(ModbattError) {
         if let error = ModbattError(code: code) { throw error }
     }
@@ -292,7 +298,7 @@ enum KeyPackage {
         }
         let comp = Array(componentId.utf8)
         let appPub = appKey.publicKey
-        var out = [UInt8](repeating: 0, count: Int(MB_KEYPKG_MAX))
+        var out = [UInt8](repeating: 0, count: CCore.keyPackageMax)
         let cap = out.count
         var outLen = 0
         let code: Int32 = idBytes.withUnsafeBufferPointer { ids in
@@ -560,7 +566,7 @@ enum SealedReport {
         info.type = kind.rawValue
         info.device_id = deviceId
         info.sequence = sequence
-        var out = [UInt8](repeating: 0, count: Int(MB_REPORT_MAX))
+        var out = [UInt8](repeating: 0, count: CCore.reportMax)
         let cap = out.count
         var len = 0
         let code = device.privateKey.withUnsafeBytes { priv in

@@ -160,7 +160,7 @@ final class XferReceiver {
     let deviceId: UInt8
     private var consumed = false
 
-    init(msgId: UInt16, deviceId: UInt8, capacity: Int = Int(MB_KEYPKG_MAX)) {
+    init(msgId: UInt16, deviceId: UInt8, capacity: Int = CCore.keyPackageMax) {
         self.msgId = msgId
         self.deviceId = deviceId
         rx = .allocate(capacity: 1)

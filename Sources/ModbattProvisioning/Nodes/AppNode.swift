@@ -189,7 +189,7 @@ actor AppNode {
             if s.established, commandEvery > 0, now &- nextCommand < 0x8000_0000 {
                 nextCommand = now &+ commandEvery
                 do {
-                    let ns = try nanosThrowing { try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
+                    let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
                     counters.seal.add(ns)
                     counters.sent += 1
                 } catch {}
@@ -214,7 +214,7 @@ actor AppNode {
         }
         do throws(ModbattError) {
             var msg: PairSession.Message?
-            let ns = try nanosThrowing { msg = try s.receive(f, now: now) }
+            let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             guard let msg else { return }
             counters.open.add(ns)
             counters.delivered += 1

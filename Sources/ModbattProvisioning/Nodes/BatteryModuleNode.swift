@@ -116,7 +116,7 @@ actor BatteryModuleNode {
     private func receive(_ f: CANFrame, session s: PairSession, now: UInt32) {
         do throws(ModbattError) {
             var msg: PairSession.Message?
-            let ns = try nanosThrowing { msg = try s.receive(f, now: now) }
+            let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             if let msg {
                 counters.open.add(ns)
                 counters.delivered += 1
@@ -177,7 +177,7 @@ actor BatteryModuleNode {
         let payload: [UInt8] = [UInt8(telemetrySeq >> 8), UInt8(telemetrySeq & 0xFF), UInt8(mv >> 8), UInt8(mv & 0xFF),
                                 UInt8(mv >> 8), UInt8((mv &+ 3) & 0xFF), 0x00, 0xFA, 80]
         do {
-            let ns = try nanosThrowing { try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
+            let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
             counters.seal.add(ns)
             counters.sent += 1
         } catch {

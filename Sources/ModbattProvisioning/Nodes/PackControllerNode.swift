@@ -321,7 +321,7 @@ actor PackControllerNode {
             for (id, s) in moduleSessions.sorted(by: { $0.key < $1.key })
             where s.established && links[id]?.guardState.quarantined != true {
                 do {
-                    let ns = try nanosThrowing { try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
+                    let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
                     counters.seal.add(ns)
                     counters.sent += 1
                 } catch {}
@@ -364,7 +364,7 @@ actor PackControllerNode {
         }
         do throws(ModbattError) {
             var msg: PairSession.Message?
-            let ns = try nanosThrowing { msg = try s.receive(f, now: now) }
+            let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             if let msg {
                 counters.open.add(ns)
                 counters.delivered += 1
@@ -398,7 +398,7 @@ actor PackControllerNode {
         }
         do throws(ModbattError) {
             var msg: PairSession.Message?
-            let ns = try nanosThrowing { msg = try s.receive(f, now: now) }
+            let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             if let msg {
                 counters.open.add(ns)
                 counters.delivered += 1
@@ -526,7 +526,7 @@ actor PackControllerNode {
         let lo = mvs.min() ?? 0, hi = mvs.max() ?? 0
         let payload: [UInt8] = [UInt8(telemetry.count), UInt8(lo >> 8), UInt8(lo & 0xFF), UInt8(hi >> 8), UInt8(hi & 0xFF)]
         do {
-            let ns = try nanosThrowing { try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
+            let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
             counters.seal.add(ns)
             counters.sent += 1
         } catch {}
