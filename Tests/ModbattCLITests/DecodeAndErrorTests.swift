@@ -8,7 +8,7 @@ struct DecodeAndErrorTests {
         (1700000000.000300) vcan0 0C001205#0011223344556677
         (1700000000.000600) vcan0 0C002205#8899AABBCCDD
         (1700000000.001000) vcan0 123#0102
-        (1700000000.001200) vcan0 0C021005#00112233
+        (1700000000.001200) vcan0 0C120005#00112233
         """
 
     @Test("--help works for every subcommand", arguments: [
@@ -63,7 +63,7 @@ struct DecodeAndErrorTests {
         #expect(r.stdout.contains("enc=0 chunk=3/3 dev=0x05"))
         #expect(r.stdout.contains("=> HELLO c>d 22 bytes (3 frames)"))
         #expect(r.stdout.contains("not a ModBatt frame (11-bit id)"))
-        #expect(r.stdout.contains("enc=1 chunk=1/1 dev=0x05"))   // 0x0C021005: bit 17 set
+        #expect(r.stdout.contains("enc=1 chunk=1/1 dev=0x05"))   // 0x0C120005: COMMAND, bit 17 set
         #expect(r.stdout.contains("5 frames"))
 
         let j = try CLIRunner.run(["decode", "--json", file.path])

@@ -64,8 +64,8 @@ struct RunSummary: Encodable {
         let profile = fd ? "CAN FD \(BitRate.format(bitrate)) / \(BitRate.format(dataBitrate)) data"
             : "classic CAN \(BitRate.format(bitrate))"
         var out: [String] = []
-        out.append(Terminal.bold(title) + ": app + pack controller + \(modules) modules, \(profile), "
-                   + String(format: "%.1f s simulated (%.1f s wall), seed %llu", simulatedSeconds, wallSeconds, seed))
+        out.append(Terminal.bold(title) + ": app + pack controller + \(modules) module\(modules == 1 ? "" : "s"), \(profile), "
+                   + String(format: "%.1f s of bus time (%.1f s wall), seed %llu", simulatedSeconds, wallSeconds, seed))
         let totalPairs = pairsEstablished + pairsFailed
         let pairMark = pairsFailed == 0 ? Terminal.ok("all established") : Terminal.bad("\(pairsFailed) FAILED")
         out.append(row("pairs", "\(pairsEstablished)/\(totalPairs) \(pairMark)"))
@@ -101,7 +101,9 @@ struct RunSummary: Encodable {
         }
         if let keyStores { out.append(row("key stores", "\(keyStores) (inspect: modbatt keys show \(keyStores))")) }
         if let candumpLog { out.append(row("candump log", "\(candumpLog) (modbatt decode \(candumpLog))")) }
-        out.append(ok ? Terminal.ok("OK: every pair established, every attack rejected")
+        let okText = attacks.isEmpty ? "OK: every pair established, nothing forged or duplicated delivered"
+            : "OK: every pair established, every attack rejected"
+        out.append(ok ? Terminal.ok(okText)
                       : Terminal.bad("FAILED: " + failureReasons().joined(separator: "; ")))
         return out.joined(separator: "\n")
     }
