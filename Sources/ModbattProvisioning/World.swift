@@ -539,8 +539,20 @@ actor World {
     private func createLCT(_ a: String, _ b: String, _ name: String, _ provisioner: Provisioner, _ client: BridgeClient,
                            _ registry: ProvisioningRegistry, _ bridgeKey: String) async throws -> (PairMaterial, Int) {
         var revoked = 0
-        for _ in 0..<2 {
-            let result = try await provisioner.ensureLCT(componentA: a, componentB: b, context: "modbatt-pack")
+        for _ in 0..<3 {
+            let result: LCTProvisioning
+            do {
+                result = try await provisioner.ensureLCT(componentA: a, componentB: b, context: "modbatt-pack")
+            } catch let e as BridgeError where e.status == 409 && e.existingId != nil {
+                // Created on the bridge but the answer was lost (a retried request, a crash):
+                // nobody holds its halves. Revoke it and create the pair's LCT again.
+                revoked += 1
+                _ = try await client.revokePairing(RevokePairingRequest(
+                    creator: config.creator, lctId: e.existingId!, reason: "key halves never received"))
+                _ = try? await audit.record("lct_revoked", [
+                    "pair": .string(name), "lct_id": .string(e.existingId!), "reason": "halves never received"])
+                continue
+            }
             switch result {
             case .created(let c):
                 let salt = Salt.random()
@@ -610,7 +622,8 @@ actor World {
         guard provisioned else { throw SimulationError.notProvisioned }
         // Some genuine traffic to capture first.
         let captured = await sniffer.recorded()
-        if captured.filter({ Self.isSessionFrame($0.frame) && XferIds.deviceId($0.frame.id) >= 0x10 }).isEmpty {
+        if !captured.contains(where: { Self.isSessionFrame($0.frame) && XferIds.deviceId($0.frame.id) >= 0x10
+            && XferIds.messageId($0.frame.id) == 0x310 | UInt16(AppMessage.telemetry) }) {
             _ = try await runTraffic(seconds: 0.3)
         }
         let recorded = await sniffer.recorded().map(\.frame)
@@ -649,10 +662,7 @@ actor World {
         })
         // Tamper: a captured message with one bit flipped in its last frame (the tag).
         attacks.append(try await measure("tamper") {
-            let frames = Self.lastMessage(victimFrames)
-            guard !frames.isEmpty else { return 0 }
-            var copy = frames
-            copy[copy.count - 1] = copy[copy.count - 1].withPayload { $0[$0.count - 1] ^= 0x01 }
+            let copy = Self.tampered(Self.lastMessage(victimFrames))
             for f in copy { try await sniffer.forge(f) }
             return copy.count
         })
@@ -703,6 +713,23 @@ actor World {
     static func isFailureAlert(_ r: (kind: UInt8, payload: [UInt8]), _ id: UInt8) -> Bool {
         r.kind == SealedReport.Kind.alert.rawValue && r.payload.count > 3 && r.payload[0] == 0 && r.payload[1] == 1
             && r.payload[2] == id
+    }
+
+    /// A captured message made to look new: its counter moved ahead (IV byte
+    /// 9, so the replay window does not catch it) and one tag bit flipped;
+    /// only authentication can reject it.
+    static func tampered(_ frames: [CANFrame]) -> [CANFrame] {
+        guard !frames.isEmpty else { return [] }
+        var out = frames
+        var offset = 0
+        for (i, f) in frames.enumerated() {
+            if offset <= 9 && 9 < offset + f.count {
+                out[i] = f.withPayload { $0[9 - offset] &+= 1 }
+            }
+            offset += f.count
+        }
+        out[out.count - 1] = out[out.count - 1].withPayload { $0[$0.count - 1] ^= 0x01 }
+        return out
     }
 
     static func isSessionFrame(_ f: CANFrame) -> Bool {
