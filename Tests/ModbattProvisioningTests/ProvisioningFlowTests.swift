@@ -67,8 +67,8 @@ struct ProvisioningFlowTests {
                 #expect(a.accepted == 0, "\(a.name) got \(a.accepted) messages accepted")
                 #expect(a.auditLines > 0, "\(a.name) left no audit trace")
             }
-            #expect(report.attacks[0].rejected["replay", default: 0] > 0)
-            #expect(report.attacks[1].rejected["auth", default: 0] > 0)
+            #expect(report.attacks[0].rejected["replay", default: 0] > 0, "\(report.attacks[0])")
+            #expect(report.attacks[1].rejected["auth", default: 0] > 0, "\(report.attacks[1])")
             let lines = try auditLines(sim)
             #expect(lines.contains { $0.contains("\"event\":\"package_rejected\"") && $0.contains("older") || $0.contains("rollback") })
             #expect(report.allRejected)
