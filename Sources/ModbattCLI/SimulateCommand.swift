@@ -181,6 +181,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     @OptionGroup var pack: PackOptions
     @Option(help: "Seconds of traffic (bus time).") var seconds = 3.0
+    @Flag(help: """
+        Skip the key packages: derive each pair's keys in-process from the bridge's key halves and run the         sessions directly (faster; no device key stores).
+        """)
+    var directKeys = false
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -190,8 +194,25 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         var s = try pack.settings(seconds: seconds, prefix: "modbatt-demo")
         s.attacks = true
-        let summary = try await SimulationRunner.run(s, command: "demo", title: "modbatt demo", json: pack.json,
+        let summary: RunSummary
+        if directKeys {
+            summary = try await SimulationRunner.run(s, command: "demo", title: "modbatt demo", json: pack.json,
                                                      global: global)
+        } else {
+            let logger = global.logger("modbatt.demo")
+            let progress = Progress(enabled: !pack.json)
+            let settings = s
+            do {
+                summary = try await Interrupts.cancellingOnSignal {
+                    try await FlowRunner.run(settings: settings, logger: logger, progress: progress)
+                }
+            } catch {
+                progress.finish()
+                throw ErrorText.cliError(error)
+            }
+            progress.finish()
+            if pack.json { try JSONOutput.print(summary) } else { print(summary.text(title: "modbatt demo")) }
+        }
         if !summary.ok { throw ExitCode(1) }
     }
 }

@@ -12,7 +12,7 @@ struct DecodeAndErrorTests {
         """
 
     @Test("--help works for every subcommand", arguments: [
-        [], ["bus", "serve"], ["decode"], ["bridge", "serve"], ["audit", "verify"],
+        [], ["demo"], ["simulate"], ["bus", "serve"], ["decode"], ["keys", "show"], ["bridge", "serve"], ["audit", "verify"],
     ])
     func help(words: [String]) throws {
         let r = try CLIRunner.run(words + ["--help"])

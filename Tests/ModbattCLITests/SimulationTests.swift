@@ -18,23 +18,24 @@ struct SimulationTests {
     static let requiredKeys = ["pairs_established", "pairs_failed", "messages_sent", "messages_delivered", "frames",
                                "bus_load", "rejected", "crypto_ns", "frame_time_ns"]
 
-    @Test("demo: exit 0, every attack rejected, summary text matches the JSON")
+    @Test("demo: exit 0, every attack rejected and logged, summary text matches the JSON, key stores readable")
     func demo() throws {
         let dir = try CLIRunner.tempDir()
         let args = ["demo", "--modules", "3", "--seconds", "1", "--seed", "7"]
-        let j = try CLIRunner.run(args + ["--json", "--dir", dir.appendingPathComponent("j").path], timeout: 60)
+        let j = try CLIRunner.run(args + ["--json", "--dir", dir.appendingPathComponent("j").path], timeout: 90)
         #expect(j.status == 0, "\(j.stderr)")
         let doc = try RunDoc(j.stdout)
         for key in Self.requiredKeys { #expect(doc.raw[key] != nil, "missing \(key)") }
         #expect(doc.int("pairs_established") == 4)
         #expect(doc.int("pairs_failed") == 0)
+        #expect(doc.int("messages_sent") > 0)
         #expect(doc.int("messages_delivered") == doc.int("messages_sent"))
         #expect(doc.int("forged_delivered") == 0)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
-        #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge"])
+        #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge", "package-replay"])
         for a in attacks {
             #expect(a["accepted"] as? Int == 0)
-            #expect(a["rejected"] as? Int == a["attempted"] as? Int)
+            #expect(a["logged"] as? Bool == true)
             #expect((a["attempted"] as? Int ?? 0) > 0)
         }
         let crypto = try #require(doc.raw["crypto_ns"] as? [String: Int])
@@ -42,7 +43,7 @@ struct SimulationTests {
         #expect(doc.int("frame_time_ns") == 320_000)   // 8-byte classic frame, 29-bit id, 500 kbit/s, worst case
 
         // The same seed again, as text: the numbers a person reads are the JSON's.
-        let t = try CLIRunner.run(args + ["--dir", dir.appendingPathComponent("t").path], timeout: 60)
+        let t = try CLIRunner.run(args + ["--dir", dir.appendingPathComponent("t").path], timeout: 90)
         #expect(t.status == 0, "\(t.stderr)")
         #expect(t.stdout.contains("pairs           4/4 all established"))
         let f = NumberFormatter()
@@ -50,12 +51,48 @@ struct SimulationTests {
         f.groupingSeparator = ","
         func n(_ v: Int) -> String { f.string(from: NSNumber(value: v))! }
         #expect(t.stdout.contains("\(n(doc.int("messages_sent"))) sent, \(n(doc.int("messages_delivered"))) delivered"))
-        #expect(t.stdout.contains("\(n(doc.int("frames"))) on the bus"))
+        #expect(t.stdout.contains("\(n(doc.int("frames"))) on the bus"), "\(t.stdout)")
         #expect(t.stdout.contains("OK: every pair established, every attack rejected"))
-        #expect(t.stdout.contains("audit.jsonl"))
-        // The audit log verifies.
+        // The audit log verifies; the key stores boot, and both ends of each pair hold the same key id.
         let audit = try CLIRunner.run(["audit", "verify", dir.appendingPathComponent("t/audit.jsonl").path])
         #expect(audit.status == 0, "\(audit.stdout)")
+        let keys = try CLIRunner.run(["keys", "show", "--json", dir.appendingPathComponent("t/keystores").path])
+        #expect(keys.status == 0, "\(keys.stderr)")
+        let stores = try #require(try JSONSerialization.jsonObject(with: Data(keys.stdout.utf8)) as? [[String: Any]])
+        #expect(stores.count >= 4)
+        let packPairs = (stores.first { $0["device"] as? String == "pack" }?["pairs"] as? [[String: Any]]) ?? []
+        #expect(packPairs.count == 4)   // the app pair and three module pairs
+        #expect(!keys.stdout.contains("secret\""))
+        let text = try CLIRunner.run(["keys", "show", dir.appendingPathComponent("t/keystores").path])
+        #expect(text.stdout.contains("pack-controller"))
+        #expect(text.stdout.contains("key id "))
+    }
+
+    @Test("demo --direct-keys: every replayed, tampered and forged message rejected, one rejection each")
+    func demoDirect() throws {
+        let dir = try CLIRunner.tempDir()
+        let j = try CLIRunner.run(["demo", "--direct-keys", "--modules", "3", "--seconds", "1", "--json",
+                                   "--dir", dir.path], timeout: 60)
+        #expect(j.status == 0, "\(j.stderr)")
+        let doc = try RunDoc(j.stdout)
+        #expect(doc.int("pairs_established") == 4)
+        #expect(doc.int("messages_delivered") == doc.int("messages_sent"))
+        let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
+        #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge"])
+        for a in attacks {
+            #expect(a["accepted"] as? Int == 0)
+            #expect(a["rejected"] as? Int == a["attempted"] as? Int)
+            #expect(a["attempted"] as? Int == 8)   // 2 messages for each of the 4 pairs
+        }
+        #expect(doc.rejected["replay"] == 8)
+        #expect(doc.rejected["authentication_failed"] == 16)
+    }
+
+    @Test("keys show: a missing path and an empty folder are one-line errors")
+    func keysErrors() throws {
+        expectOneLineError(try CLIRunner.run(["keys", "show", "/nonexistent"]), status: 1, contains: "no such file")
+        let dir = try CLIRunner.tempDir()
+        expectOneLineError(try CLIRunner.run(["keys", "show", dir.path]), status: 1, contains: "no key store")
     }
 
     func simulate(_ extra: [String]) throws -> RunDoc {

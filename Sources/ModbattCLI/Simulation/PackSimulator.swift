@@ -670,7 +670,8 @@ final class PackSimulator: @unchecked Sendable {
         let accepted = attackDeliveries - deliveredBefore
         var reasons: [String: Int] = [:]
         for (k, v) in after.byReason { let d = v - (before.byReason[k] ?? 0); if d > 0 { reasons[k] = d } }
-        attacks.append(RunSummary.Attack(kind: kind, attempted: attempts, rejected: rejected, accepted: accepted))
+        attacks.append(RunSummary.Attack(kind: kind, attempted: attempts, rejected: rejected, accepted: accepted,
+                                         reasons: reasons))
         try await audit?.record("attack_finished", [
             "kind": .string(kind), "messages": .int(Int64(attempts)), "rejected": .int(Int64(rejected)),
             "accepted": .int(Int64(accepted)),
@@ -692,7 +693,7 @@ final class PackSimulator: @unchecked Sendable {
         let auditCount = await audit?.count ?? 0
         var rejected = snapshot.byReason
         if txQueueFull > 0 { rejected["tx_queue_full"] = txQueueFull }
-        let attacksOK = attacks.allSatisfy { $0.accepted == 0 && $0.rejected == $0.attempted }
+        let attacksOK = attacks.allSatisfy(\.passed)
         return RunSummary(
             command: command, modules: settings.modules, fd: settings.fd, bitrate: settings.bitrate,
             dataBitrate: settings.dataBitrate, simulatedSeconds: simulatedSeconds, wallSeconds: wallSeconds,

@@ -5,9 +5,21 @@ import Foundation
 struct RunSummary: Encodable {
     struct Attack: Encodable {
         var kind: String
+        /// Messages (or frames, see `unit`) the attacker sent.
         var attempted: Int
+        var unit = "messages"
+        /// Rejections the victims reported.
         var rejected: Int
+        /// Messages the victims accepted from the attacker (must be 0).
         var accepted: Int
+        var reasons: [String: Int] = [:]
+        /// The audit log has entries for it.
+        var logged = true
+
+        /// Every attempt rejected and logged, nothing accepted.
+        var passed: Bool {
+            accepted == 0 && logged && (unit == "messages" ? rejected == attempted : true)
+        }
     }
 
     struct Faults: Encodable {
@@ -83,11 +95,21 @@ struct RunSummary: Encodable {
                            + "\(f.duplicated) duplicated, \(f.delayed) delayed"))
         }
         if !attacks.isEmpty {
-            let parts = attacks.map { a in
-                let text = "\(a.kind) \(a.rejected)/\(a.attempted) rejected"
-                return a.accepted == 0 && a.rejected == a.attempted ? Terminal.ok(text) : Terminal.bad(text + " (\(a.accepted) ACCEPTED)")
+            if attacks.allSatisfy({ $0.unit == "messages" }) {
+                let parts = attacks.map { a in
+                    let text = "\(a.kind) \(a.rejected)/\(a.attempted) rejected"
+                    return a.passed ? Terminal.ok(text) : Terminal.bad(text + " (\(a.accepted) ACCEPTED)")
+                }
+                out.append(row("attacks", parts.joined(separator: ", ")))
+            } else {
+                for (i, a) in attacks.enumerated() {
+                    let why = a.reasons.isEmpty ? "refused" : a.reasons.sorted { $0.key < $1.key }
+                        .map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                    let text = "\(a.kind): \(a.attempted) \(a.unit) sent, \(a.accepted) accepted (\(why))"
+                        + (a.logged ? ", logged" : ", NOT LOGGED")
+                    out.append(row(i == 0 ? "attacks" : "", a.passed ? Terminal.ok(text) : Terminal.bad(text)))
+                }
             }
-            out.append(row("attacks", parts.joined(separator: ", ")))
         }
         if !rejected.isEmpty {
             out.append(row("rejected", rejected.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
@@ -111,8 +133,8 @@ struct RunSummary: Encodable {
     func failureReasons() -> [String] {
         var r: [String] = []
         if pairsFailed > 0 { r.append("\(pairsFailed) pair(s) not established") }
-        for a in attacks where a.accepted > 0 || a.rejected != a.attempted {
-            r.append("\(a.kind): \(a.accepted) accepted")
+        for a in attacks where !a.passed {
+            r.append("\(a.kind): \(a.accepted) accepted" + (a.logged ? "" : ", not logged"))
         }
         if forgedDelivered > 0 { r.append("\(forgedDelivered) forged message(s) delivered") }
         if duplicatesDelivered > 0 { r.append("\(duplicatesDelivered) message(s) delivered twice") }
