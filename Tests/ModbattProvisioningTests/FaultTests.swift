@@ -85,4 +85,21 @@ struct FaultTests {
             await #expect(throws: SimulationError.self) { _ = try await sim.provision() }
         }
     }
+
+    /// A module that refuses its package (here: a clear bootstrap package on
+    /// a device whose policy forbids it) never answers the handshake: the
+    /// pair is reported failed with the handshake reason, the refusal is in
+    /// the audit log, and the other pairs are established.
+    @Test func refusedPackageFailsTheHandshake() async throws {
+        var config = makeConfig(modules: 2, "refused")
+        config.packageMode = .factoryBootstrap
+        try await withSimulation(config) { sim in
+            await sim.world.module(2).setAllowBootstrap(false)
+            let report = try await sim.provision()
+            #expect(report.failed.map(\.name) == ["pack-module-02"], "\(report.summary)")
+            #expect(report.failed.first?.failure?.contains("handshake") == true, "\(report.summary)")
+            let lines = try auditLines(sim)
+            #expect(lines.contains { $0.contains("\"event\":\"package_rejected\"") && $0.contains("refused by policy") })
+        }
+    }
 }

@@ -29,7 +29,7 @@ public actor AuditLog {
         let manager = FileManager.default
         try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         if !manager.fileExists(atPath: url.path) {
-            manager.createFile(atPath: url.path, contents: nil)
+            _ = manager.createFile(atPath: url.path, contents: nil)
         }
         let check = try AuditLog.verify(url: url)
         guard check.isValid else { throw AuditError.brokenChain(check) }

@@ -61,6 +61,8 @@ actor BatteryModuleNode {
     }
 
     func resetCounters() { counters = NodeCounters() }
+    /// Factory-bootstrap policy of this device (refuses clear packages when false).
+    func setAllowBootstrap(_ allow: Bool) { allowBootstrap = allow }
 
     private func buildSession() {
         session = nil
