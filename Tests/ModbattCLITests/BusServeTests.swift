@@ -52,7 +52,7 @@ struct BusServeTests {
 struct SimulateSocketcandTests {
     @Test("an outside client sees the simulated bus, and a frame it injects is judged by the devices")
     func injectIsJudged() async throws {
-        let running = try CLIRunner.start(["simulate", "--modules", "1", "--seconds", "3", "--socketcand", "127.0.0.1:0"])
+        let running = try CLIRunner.start(["simulate", "--modules", "1", "--seconds", "4", "--socketcand", "127.0.0.1:0"])
         let out = try running.waitForOutput("while the simulation runs", timeout: 30)
         guard let range = out.range(of: "on 127.0.0.1:") else { throw CLIRunner.RunnerError(out) }
         let port = try #require(Int(out[range.upperBound...].prefix { $0.isNumber }))
@@ -61,11 +61,14 @@ struct SimulateSocketcandTests {
         // the pack's session for module 1 takes it and rejects it (a sealed message is at least 28 bytes).
         let id = try CANId(messageId: 0x316, encrypted: true, deviceId: 1).raw()
         try await client.send(try CANFrame(id: id, extended: true, data: [1, 2, 3]))
-        let seen = try await client.frames.prefix(5, timeout: .seconds(10))
-        #expect(seen.count == 5)
+        let seen = try await client.frames.prefix(1, timeout: .seconds(20))
+        #expect(seen.count == 1)
         await client.close()
         let r = try running.wait(timeout: 30)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("  rejected        malformed 1"), "\(r.stdout)")
+        // At least the injected frame; if it landed between the chunks of a genuine STATUS under the same
+        // id, it also cut that message short (its later chunks are malformed too): docs/PROTOCOL.md 5.2.
+        #expect(r.stdout.contains("  rejected        malformed "), "\(r.stdout)")
+        #expect(!r.stdout.contains("FAILED"))
     }
 }

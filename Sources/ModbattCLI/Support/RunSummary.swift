@@ -82,7 +82,7 @@ struct RunSummary: Encodable {
         let pairMark = pairsFailed == 0 ? Terminal.ok("all established") : Terminal.bad("\(pairsFailed) FAILED")
         out.append(row("pairs", "\(pairsEstablished)/\(totalPairs) \(pairMark)"))
         var msg = "\(n(messagesSent)) sent, \(n(messagesDelivered)) delivered"
-        if messagesSent != messagesDelivered { msg += " (\(n(messagesSent - messagesDelivered)) lost to faults)" }
+        if messagesSent != messagesDelivered { msg += " (\(n(messagesSent - messagesDelivered)) lost)" }
         if duplicatesDelivered > 0 { msg += ", " + Terminal.bad("\(duplicatesDelivered) delivered twice") }
         out.append(row("messages", msg))
         out.append(row("frames", "\(n(frames)) on the bus, bus load " + String(format: "%.1f %%", busLoad * 100)))
