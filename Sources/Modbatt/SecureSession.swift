@@ -358,21 +358,28 @@ private final class Sink {
         let sink = Sink.from(user)
         guard let handler = sink.onEvent else { return }
         let e = event.pointee
-        let kind: SecureSession.Event.Kind
-        switch Int(e.type) {
-        case Int(MB_EV_HS_STARTED.rawValue): kind = .handshakeStarted
-        case Int(MB_EV_HS_ACCEPTED.rawValue): kind = .handshakeAccepted
-        case Int(MB_EV_HS_DONE.rawValue): kind = .handshakeDone
-        case Int(MB_EV_HS_FAILED.rawValue): kind = .handshakeFailed
-        case Int(MB_EV_REKEY_TX.rawValue): kind = .rekeySending
-        case Int(MB_EV_REKEY_RX.rawValue): kind = .rekeyReceiving
-        case Int(MB_EV_REKEY_REQUESTED.rawValue): kind = .rekeyRequested
-        case Int(MB_EV_GRACE_END.rawValue): kind = .graceEnded
-        case Int(MB_EV_REJECT.rawValue): kind = .rejected
-        case Int(MB_EV_RESYNC.rawValue): kind = .resync
-        default: kind = .unknown(e.type)
-        }
+        let kind = SecureSession.Event.Kind(eventCode: e.type)
         handler(SecureSession.Event(kind: kind, deviceId: e.device_id, messageId: e.msg_id,
                                     error: ModbattError(code: e.code), epoch: e.epoch, counter: e.counter))
+    }
+}
+
+extension SecureSession.Event.Kind {
+    /// The kind of a C core `mb_event_type` code (for every caller that
+    /// receives `mb_event`s from the C session).
+    package init(eventCode: UInt8) {
+        switch Int(eventCode) {
+        case Int(MB_EV_HS_STARTED.rawValue): self = .handshakeStarted
+        case Int(MB_EV_HS_ACCEPTED.rawValue): self = .handshakeAccepted
+        case Int(MB_EV_HS_DONE.rawValue): self = .handshakeDone
+        case Int(MB_EV_HS_FAILED.rawValue): self = .handshakeFailed
+        case Int(MB_EV_REKEY_TX.rawValue): self = .rekeySending
+        case Int(MB_EV_REKEY_RX.rawValue): self = .rekeyReceiving
+        case Int(MB_EV_REKEY_REQUESTED.rawValue): self = .rekeyRequested
+        case Int(MB_EV_GRACE_END.rawValue): self = .graceEnded
+        case Int(MB_EV_REJECT.rawValue): self = .rejected
+        case Int(MB_EV_RESYNC.rawValue): self = .resync
+        default: self = .unknown(eventCode)
+        }
     }
 }

@@ -357,20 +357,7 @@ final class PairSession {
         guard let event else { return }
         let box = Unmanaged<Box>.fromOpaque(user!).takeUnretainedValue()
         let e = event.pointee
-        let kind: SecureSession.Event.Kind
-        switch Int(e.type) {
-        case Int(MB_EV_HS_STARTED.rawValue): kind = .handshakeStarted
-        case Int(MB_EV_HS_ACCEPTED.rawValue): kind = .handshakeAccepted
-        case Int(MB_EV_HS_DONE.rawValue): kind = .handshakeDone
-        case Int(MB_EV_HS_FAILED.rawValue): kind = .handshakeFailed
-        case Int(MB_EV_REKEY_TX.rawValue): kind = .rekeySending
-        case Int(MB_EV_REKEY_RX.rawValue): kind = .rekeyReceiving
-        case Int(MB_EV_REKEY_REQUESTED.rawValue): kind = .rekeyRequested
-        case Int(MB_EV_GRACE_END.rawValue): kind = .graceEnded
-        case Int(MB_EV_REJECT.rawValue): kind = .rejected
-        case Int(MB_EV_RESYNC.rawValue): kind = .resync
-        default: kind = .unknown(e.type)
-        }
+        let kind = SecureSession.Event.Kind(eventCode: e.type)
         box.events.append(Event(kind: kind, deviceId: e.device_id, messageId: e.msg_id,
                                 error: ModbattError(code: e.code), epoch: e.epoch, counter: e.counter))
     }
