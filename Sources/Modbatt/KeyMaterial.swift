@@ -40,7 +40,7 @@ public struct KeyHalf: ~Copyable {
 
     /// Lower-case hex of the secret, for building a key package or a test
     /// vector. Callers own the wiping of the returned string's memory.
-    public func revealHex() -> String {
+    package func revealHex() -> String {
         secret.withUnsafeBytes { raw in raw.map { String(format2: $0) }.joined() }
     }
 }
@@ -70,7 +70,7 @@ public struct Salt: ~Copyable {
     package init(secret: consuming SecretBytes) { self.secret = secret }
 
     /// Lower-case hex (a salt is not secret on its own, but it is not logged either).
-    public func revealHex() -> String {
+    package func revealHex() -> String {
         secret.withUnsafeBytes { raw in raw.map { String(format2: $0) }.joined() }
     }
 }
