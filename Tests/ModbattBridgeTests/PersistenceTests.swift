@@ -49,7 +49,10 @@ struct PersistenceTests {
 
     @Test("hundreds of concurrent registrations: nothing lost, nothing duplicated")
     func concurrentRegistrations() async throws {
-        try await withBridge { bridge, client in
+        // Generous time limits: this checks correctness under concurrency, and
+        // CI runs every suite in parallel on 2 cores (a timed-out request
+        // that is retried could register twice, which is not what is tested).
+        try await withBridge(retry: fastRetry(total: .seconds(180)), requestTimeout: .seconds(90)) { bridge, client in
             let count = 300
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
                 for i in 0..<count {

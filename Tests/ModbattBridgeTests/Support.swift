@@ -77,10 +77,12 @@ func quietLogger(_ label: String) -> Logger {
 
 /// Run `body` with a bridge and a client, stopping both afterwards.
 func withBridge<T>(token: String? = testToken, faults: FaultConfiguration = FaultConfiguration(),
-                   retry: RetryPolicy = fastRetry(), clientLogger: Logger? = nil,
+                   retry: RetryPolicy = fastRetry(), requestTimeout: Duration = .seconds(5),
+                   clientLogger: Logger? = nil,
                    _ body: (EmbeddedBridge, BridgeClient) async throws -> T) async throws -> T {
     let bridge = try await startBridge(token: token, faults: faults)
-    let client = try makeClient(bridge, token: token, retry: retry, logger: clientLogger)
+    let client = try makeClient(bridge, token: token, retry: retry, requestTimeout: requestTimeout,
+                                logger: clientLogger)
     do {
         let result = try await body(bridge, client)
         await client.shutdown()

@@ -54,6 +54,6 @@ struct FrameInboxTests {
         cancelled.cancel()
         #expect(try await cancelled.value == nil)
         inbox.push(stamped(4))
-        #expect(try await inbox.frames.next(timeout: .seconds(2))?.frame.id == 4)
+        #expect(try await inbox.frames.next(timeout: .seconds(15))?.frame.id == 4)
     }
 }

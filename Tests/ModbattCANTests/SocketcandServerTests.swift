@@ -35,7 +35,7 @@ final class RawTCP: @unchecked Sendable {
 
     /// Read until `text` has appeared `count` times in everything received (or time out).
     @discardableResult
-    func await(_ text: String, count: Int = 1, timeout: Duration = .seconds(3)) -> Bool {
+    func await(_ text: String, count: Int = 1, timeout: Duration = .seconds(15)) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if received.components(separatedBy: text).count - 1 >= count { return true }
@@ -63,13 +63,13 @@ struct SocketcandServerTests {
         let fd = try CANFrame(id: 0x1ABC_DEF0, fd: true, bitRateSwitch: true, data: [UInt8](0..<48))
         try await client.send(CANFrame(id: 0x123, data: [1, 2, 3]))
         try await client.send(fd)
-        let atLocal = try await local.frames.prefix(2, timeout: .seconds(3)).map(\.frame)
+        let atLocal = try await local.frames.prefix(2, timeout: .seconds(15)).map(\.frame)
         #expect(atLocal == [try CANFrame(id: 0x123, data: [1, 2, 3]), fd])
 
         // Bus -> client (after the raw-mode grace period), classic and FD.
         try await local.send(CANFrame(id: 0x18FF_50E5, extended: true, data: [9]))
         try await local.send(fd)
-        let atClient = try await client.frames.prefix(2, timeout: .seconds(3))
+        let atClient = try await client.frames.prefix(2, timeout: .seconds(15))
         #expect(atClient.map(\.frame) == [try CANFrame(id: 0x18FF_50E5, extended: true, data: [9]), fd])
         #expect(atClient.allSatisfy { $0.timestamp > .seconds(1_600_000_000) })
         #expect(client.serverErrors().isEmpty)
@@ -77,7 +77,7 @@ struct SocketcandServerTests {
         // A bad command reaches serverErrors, the connection survives.
         try await client.sendRaw("< bogus >")
         try await client.send(CANFrame(id: 0x7, data: []))
-        #expect(try await local.frames.next(timeout: .seconds(3))?.frame.id == 0x7)
+        #expect(try await local.frames.next(timeout: .seconds(15))?.frame.id == 0x7)
         // The error reply travels back on its own; wait for the client to read it.
         let deadline = ContinuousClock.now + .seconds(3)
         while client.serverErrors().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
@@ -163,7 +163,7 @@ struct SocketcandServerTests {
 
         // The well-behaved client still works both ways.
         good.send("< send 321 2 de ad >")
-        let got = try await local.frames.next(timeout: .seconds(3))
+        let got = try await local.frames.next(timeout: .seconds(15))
         #expect(got?.frame == (try CANFrame(id: 0x321, data: [0xDE, 0xAD])))
         try await local.send(CANFrame(id: 0x1ABC_DEF0, data: [0xCA, 0xFE]))
         #expect(good.await("< frame 1ABCDEF0 "))
@@ -178,7 +178,7 @@ struct SocketcandServerTests {
         _ = quitter.await("< ok >")
         shutdown(quitter.fd, Int32(SHUT_RDWR))
         good.send("< send 322 0 >")
-        #expect(try await local.frames.next(timeout: .seconds(3))?.frame.id == 0x322)
+        #expect(try await local.frames.next(timeout: .seconds(15))?.frame.id == 0x322)
         await server.close()
     }
 

@@ -126,13 +126,14 @@ struct VirtualBusTests {
         let tx = await bus.attach(name: "tx"), rx = await bus.attach(name: "rx")
         let start = ContinuousClock.now
         for i in 0..<10 { try await tx.send(frame(0x100 + UInt32(i))) }
-        let got = try await rx.frames.prefix(10, timeout: .seconds(5))
+        // A generous timeout: CI runs all suites in parallel on 2 cores.
+        let got = try await rx.frames.prefix(10, timeout: .seconds(60))
         let elapsed = ContinuousClock.now - start
         #expect(got.count == 10)
         // 10 x 160 bits at 125 kbit/s = 12.8 ms of bus time.
         #expect(elapsed >= .milliseconds(12))
         let wall = CANTime.now()
-        #expect(got.allSatisfy { abs(($0.timestamp - wall).seconds) < 5 })
+        #expect(got.allSatisfy { abs(($0.timestamp - wall).seconds) < 120 })
     }
 
     @Test func receiveOwnFramesOption() async throws {
