@@ -7,12 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
 bash scripts/bootstrap.sh
-swift build --traits SocketCANSetup --disable-build-manifest-caching --product modbatt 2>&1 | grep -E "error:|Compiling|Build complete" | grep -v "^\[" || true
-BIN="$(swift build --traits SocketCANSetup --disable-build-manifest-caching --show-bin-path)/modbatt"
-if [ "$#" -gt 0 ]; then
-  exec "$BIN" "$@"
-elif "$BIN" help demo >/dev/null 2>&1; then
-  exec "$BIN" demo
-else
-  exec "$BIN" --help
+FLAGS=(--traits SocketCANSetup --disable-build-manifest-caching)
+if ! swift build "${FLAGS[@]}" --product modbatt > build-demo.log 2>&1; then
+  grep -E "error:" build-demo.log | head -20
+  echo "demo.sh: building modbatt failed (full log: build-demo.log)" >&2
+  exit 1
 fi
+rm -f build-demo.log
+BIN="$(swift build "${FLAGS[@]}" --show-bin-path)/modbatt"
+[ "$#" -gt 0 ] || set -- demo
+exec "$BIN" "$@"
