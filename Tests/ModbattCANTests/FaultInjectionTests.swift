@@ -98,19 +98,19 @@ struct FaultInjectionTests {
         let mallory = await bus.attachAttacker()
         try await app.send(frame(0x10, [1]))
         try await app.send(frame(0x11, [2]))
-        #expect(try await pack.frames.prefix(2, timeout: .seconds(1)).count == 2)
+        #expect(try await pack.frames.prefix(2, timeout: .seconds(15)).count == 2)
         let recorded = await mallory.recorded()
         #expect(recorded.map(\.frame.id) == [0x10, 0x11])
 
         // Replay: the pack sees the old frames again, indistinguishable.
         #expect(try await mallory.replay(where: { $0.id == 0x10 }) == 1)
-        #expect(try await pack.frames.next(timeout: .seconds(1))?.frame == frame(0x10, [1]))
+        #expect(try await pack.frames.next(timeout: .seconds(15))?.frame == frame(0x10, [1]))
 
         // Forge: a frame with the app's id.
         try await mallory.forge(frame(0x11, [0xEE]))
-        #expect(try await pack.frames.next(timeout: .seconds(1))?.frame == frame(0x11, [0xEE]))
+        #expect(try await pack.frames.next(timeout: .seconds(15))?.frame == frame(0x11, [0xEE]))
         // The app hears the forgery too.
-        let appSaw = try await app.frames.prefix(2, timeout: .seconds(1)).map(\.frame.id)
+        let appSaw = try await app.frames.prefix(2, timeout: .seconds(15)).map(\.frame.id)
         #expect(appSaw == [0x10, 0x11])
         #expect(await bus.statistics().nodes.first { $0.name == "attacker" }?.txFrames == 2)
         await mallory.close()

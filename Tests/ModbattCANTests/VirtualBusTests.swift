@@ -140,7 +140,7 @@ struct VirtualBusTests {
         let bus = VirtualBus()
         let me = await bus.attach(name: "me", receiveOwnFrames: true)
         try await me.send(frame(0x10))
-        #expect(try await me.frames.next(timeout: .seconds(1))?.frame.id == 0x10)
+        #expect(try await me.frames.next(timeout: .seconds(15))?.frame.id == 0x10)
     }
 
     @Test func sendAfterCloseThrows() async throws {
@@ -206,7 +206,7 @@ struct VirtualBusTests {
         let tx = await bus.attach(name: "tx"), rx = await bus.attach(name: "rx")
         #expect(try await rx.frames.next(timeout: .milliseconds(10)) == nil)
         try await tx.send(frame(7))
-        #expect(try await rx.frames.next(timeout: .seconds(1))?.frame.id == 7)
+        #expect(try await rx.frames.next(timeout: .seconds(15))?.frame.id == 7)
     }
 
     /// The shape of the pack simulation: 1 controller + 32 modules on clocked

@@ -52,7 +52,7 @@ struct BusServeTests {
 struct SimulateSocketcandTests {
     @Test("an outside client sees the simulated bus, and a frame it injects is judged by the devices")
     func injectIsJudged() async throws {
-        let running = try CLIRunner.start(["simulate", "--modules", "1", "--seconds", "4", "--socketcand", "127.0.0.1:0"])
+        let running = try CLIRunner.start(["simulate", "--modules", "1", "--seconds", "8", "--socketcand", "127.0.0.1:0"])
         let out = try running.waitForOutput("while the simulation runs", timeout: 30)
         guard let range = out.range(of: "on 127.0.0.1:") else { throw CLIRunner.RunnerError(out) }
         let port = try #require(Int(out[range.upperBound...].prefix { $0.isNumber }))
