@@ -40,8 +40,8 @@ uint16_t mb_crc16(const uint8_t *data, size_t len)
     for (i = 0; i < len; i++) {
         crc = (uint16_t)(crc ^ (uint16_t)((uint16_t)data[i] << 8));
         for (b = 0; b < 8u; b++) {
-            crc = (uint16_t)((crc & 0x8000u) ? (uint16_t)((crc << 1) ^ 0x1021u)
-                                             : (uint16_t)(crc << 1));
+            crc = (uint16_t)((crc & 0x8000u) ? (uint16_t)(((unsigned)crc << 1) ^ 0x1021u)
+                                             : (uint16_t)((unsigned)crc << 1));
         }
     }
     return crc;
