@@ -201,6 +201,23 @@ int mb_keystore_boot(mb_keystore *ks, mb_ks_record *out, mb_ks_boot_info *info);
 int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
                       int (*rng)(void *user, uint8_t *out, size_t len), void *rng_user);
 
+/**
+ * \brief  Advance one pair entry to the next generation of its pair secret
+ *         (rotation at rest, `modbatt keys rotate`):
+ *
+ *             PS' || key_id' = HKDF-SHA256(salt = key_id, IKM = PS,
+ *                                          info = "modbatt/keystore/v1/rotate", 36)
+ *
+ *         Deterministic, so both ends of a pair rotated once each hold the
+ *         same PS' and key id again; one-way, so the new secret does not
+ *         reveal the old one (traffic recorded before the rotation stays
+ *         closed to whoever later reads the store). It does not recover from
+ *         a compromise: whoever held PS can compute PS' (re-provision for
+ *         that). The old secret is overwritten in \p pair.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_CRYPTO (then \p pair is unchanged).
+ */
+int mb_ks_pair_rotate(mb_ks_pair *pair);
+
 /** \brief Zeroize keys and the work buffer. NULL-safe. */
 void mb_keystore_free(mb_keystore *ks);
 
