@@ -30,17 +30,11 @@ static void teardown(void)
 static size_t seal(size_t len, uint8_t seed, mb_frame *frames)
 {
     uint8_t pt[MB_SEG_FD_MAX];
-    size_t i, n;
+    size_t i;
     for (i = 0; i < len; i++) {
         pt[i] = (uint8_t)(seed + i * 3u);
     }
-    if (mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, len, 10) != MB_OK) {
-        return 0;
-    }
-    n = ctl.out.n;
-    memcpy(frames, ctl.out.f, n * sizeof(mb_frame));
-    ctl.out.n = 0;
-    return n;
+    return t_seal(&ctl, pt, len, 10, frames);
 }
 
 /* Feed frames to dev (optionally through a copy of it); count deliveries. */

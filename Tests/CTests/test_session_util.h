@@ -156,6 +156,21 @@ static void t_node_free(tnode *n)
     mb_aead_free(&n->aead);
 }
 
+/* Seal one command message from `from` and move its frames into `frames`;
+ * returns the frame count, 0 when sending failed. */
+static inline size_t t_seal(tnode *from, const uint8_t *pt, size_t len, uint32_t now,
+                            mb_frame *frames)
+{
+    size_t n;
+    if (mb_session_send(&from->s, MB_MSG_COMMAND, pt, len, now) != MB_OK) {
+        return 0;
+    }
+    n = from->out.n;
+    memcpy(frames, from->out.f, n * sizeof(mb_frame));
+    from->out.n = 0;
+    return n;
+}
+
 /* Delivered messages collected by t_pump. */
 typedef struct tinbox {
     mb_session_msg m[64];
