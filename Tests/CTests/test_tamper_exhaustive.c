@@ -7,8 +7,9 @@
  *     FINISH): the receiver of a tampered frame never completes it;
  *   - every single bit of the first message of a new epoch: a forgery never
  *     moves the receiver to the next epoch;
- *   - random multi-bit tampering (2..24 distinct bits over the id and data of
- *     all frames of a message) in both profiles, across key rotations.
+ *   - random multi-bit tampering (2..24 distinct bits over the ids and data of
+ *     all frames of a message, or over the data only so that most trials
+ *     reach the tag check) in both profiles, across key rotations.
  *
  * Zero forgeries may be accepted, and the genuine message must still go
  * through exactly once afterwards. MB_TAMPER_TRIALS sets the random trials
@@ -60,12 +61,16 @@ static size_t seal(size_t len, uint8_t seed, mb_frame *frames)
 /* Feed frames to dev; count deliveries. Partial messages a forgery left in
  * the reassembly buffer are expired afterwards so they cannot collide with
  * the genuine message (that would be a false reject, not an acceptance). */
+static int last_reject;                 /* last error mb_session_rx returned in feed() */
+
 static size_t feed(const mb_frame *frames, size_t n)
 {
     size_t i, delivered = 0;
+    last_reject = MB_OK;
     for (i = 0; i < n; i++) {
         mb_session_msg m;
-        (void)mb_session_rx(&dev.s, &frames[i], now_ms, &m);
+        int ret = mb_session_rx(&dev.s, &frames[i], now_ms, &m);
+        last_reject = ret != MB_OK ? ret : last_reject;
         delivered += m.ready ? 1u : 0u;
     }
     return delivered;
@@ -280,15 +285,35 @@ static unsigned long env_ulong(const char *name, unsigned long fallback)
     return (*end == '\0' && x > 0) ? x : fallback;
 }
 
-/* Flip \p count distinct bits chosen over the id and data bits of all frames. */
-static void flip_random_bits(mb_frame *f, size_t n, unsigned count)
+/* Where a trial flips bits: anywhere in ids and data, in the data only, or
+ * in the ciphertext and tag only (wire bytes from 12 on: the IV left intact,
+ * so the forgery reaches the tag check). */
+enum { FLIP_ANYWHERE, FLIP_DATA, FLIP_CT_TAG, FLIP_MODES };
+
+/* First data byte of frame \p k a trial in \p mode may flip. */
+static size_t first_byte(const mb_frame *f, size_t k, size_t chunk, int mode)
+{
+    size_t start = k * chunk;
+    if (mode != FLIP_CT_TAG || start >= MB_NONCE_LEN) {
+        return 0;
+    }
+    return MB_NONCE_LEN - start < f->len ? MB_NONCE_LEN - start : f->len;
+}
+
+static size_t tamper_bits(const mb_frame *f, size_t k, size_t chunk, int mode)
+{
+    return (mode == FLIP_ANYWHERE ? ID_BITS : 0u) + 8u * (f->len - first_byte(f, k, chunk, mode));
+}
+
+/* Flip \p count distinct bits chosen over all frames of a message. */
+static void flip_random_bits(mb_frame *f, size_t n, size_t chunk, unsigned count, int mode)
 {
     size_t chosen[MAX_FLIPS];
     size_t total = 0, i;
     unsigned c = 0;
 
     for (i = 0; i < n; i++) {
-        total += frame_bits(&f[i]);
+        total += tamper_bits(&f[i], i, chunk, mode);
     }
     if (count > total) {
         count = (unsigned)total;
@@ -303,10 +328,10 @@ static void flip_random_bits(mb_frame *f, size_t n, unsigned count)
             continue;
         }
         chosen[c++] = pick;
-        for (i = 0; at >= frame_bits(&f[i]); i++) {
-            at -= frame_bits(&f[i]);
+        for (i = 0; at >= tamper_bits(&f[i], i, chunk, mode); i++) {
+            at -= tamper_bits(&f[i], i, chunk, mode);
         }
-        flip(&f[i], at);
+        flip(&f[i], mode == FLIP_ANYWHERE ? at : ID_BITS + 8u * first_byte(&f[i], i, chunk, mode) + at);
     }
 }
 
@@ -317,7 +342,7 @@ static void random_multibit(mb_profile p, unsigned long trials)
     const size_t *lens = p == MB_PROFILE_FD ? fd_lens : classic_lens;
     mb_frame genuine[16], bad[16];
     size_t n = 0;
-    unsigned long t, accepted = 0, lost = 0, messages = 0;
+    unsigned long t, accepted = 0, lost = 0, messages = 0, auth = 0;
     mb_session_info info;
 
     setup(p, 64);                                    /* rotate every 64 messages */
@@ -330,18 +355,22 @@ static void random_multibit(mb_profile p, unsigned long trials)
             messages++;
         }
         memcpy(bad, genuine, n * sizeof(mb_frame));
-        flip_random_bits(bad, n, 2u + (unsigned)(rnd() % (MAX_FLIPS - 1u)));
+        flip_random_bits(bad, n, p == MB_PROFILE_FD ? MB_SEG_FD_CHUNK : MB_SEG_CLASSIC_CHUNK,
+                         2u + (unsigned)(rnd() % (MAX_FLIPS - 1u)), (int)(t % FLIP_MODES));
         accepted += (unsigned long)feed(bad, n);
+        auth += last_reject == MB_ERR_AUTH ? 1u : 0u;
         expire_partials();
     }
     lost += feed(genuine, n) == 1 ? 0u : 1u;
     (void)mb_session_get_info(&dev.s, &info);
     printf("  random multi-bit tampering, %s: %lu trials over %lu messages and %u epochs, "
-           "%lu accepted, %lu genuine lost\n", p == MB_PROFILE_FD ? "CAN FD" : "classic",
-           trials, messages, (unsigned)info.rx_epoch + 1u, accepted, lost);
+           "%lu refused by the tag check, %lu accepted, %lu genuine lost\n",
+           p == MB_PROFILE_FD ? "CAN FD" : "classic", trials, messages,
+           (unsigned)info.rx_epoch + 1u, auth, accepted, lost);
     MBT_EQ_INT(accepted, 0);
     MBT_EQ_INT(lost, 0);
     MBT_CHECK(info.rx_epoch > 0u || messages <= 64u);   /* rotations were crossed */
+    MBT_CHECK(auth >= trials / FLIP_MODES);             /* the tag check was reached */
     teardown();
 }
 
