@@ -424,6 +424,9 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
         return MB_ERR_NULL;
     }
     memset(out, 0, sizeof(*out));
+    /* Zeroed on every error, early ones too: no earlier package's key
+     * halves survive in a reused buffer (found by Tests/Fuzz/fuzz_keypkg). */
+    mb_wipe(body, body_cap);
     ret = check_structure(pkg, len);
     if (ret != MB_OK) {
         return ret;

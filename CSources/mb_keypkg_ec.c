@@ -524,6 +524,9 @@ int mb_report_open(const uint8_t *in, size_t len, const uint8_t dev_pub[65],
     }
     *pt_len = 0;
     memset(info, 0, sizeof(*info));
+    if (pt != NULL) {
+        mb_wipe(pt, cap);   /* zeroed on every error, early ones too (Tests/Fuzz/fuzz_report) */
+    }
     if (len < MB_REPORT_OVERHEAD) {
         return MB_ERR_TRUNCATED;
     }
