@@ -274,7 +274,9 @@ void fz_ks_record(unsigned variant, mb_ks_record *rec)
     rec->params.profile = (uint8_t)(variant & 1u);
     rec->params.rekey_after_ms = 3600000u;
     rec->params.rekey_after_msgs = 1u << 20;
-    memset(rec->app_pub, 0x04 + (int)variant, sizeof(rec->app_pub));
+    if (rec->flags & MB_KS_FLAG_HAS_APP_KEY) {   /* stored only when flagged */
+        memset(rec->app_pub, 0x04 + (int)variant, sizeof(rec->app_pub));
+    }
     memset(rec->binding_priv, 0x61 + (int)variant, sizeof(rec->binding_priv));
     for (i = 0; i < rec->pair_count; i++) {
         rec->pairs[i].peer_id = (uint8_t)(i + 1u);
