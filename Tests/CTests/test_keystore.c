@@ -558,6 +558,73 @@ static void rolled_back(void)
     }
 }
 
+/* The four attacks a boot must refuse, each with its own reason code and
+ * its own message, and nothing of the record handed out. Both slots carry
+ * the damage (one good slot would simply be selected). */
+static int boot_image(const uint8_t *image, mb_ks_record *out, mb_ks_boot_info *info)
+{
+    static mb_keystore ks;
+    int ret;
+    memcpy(flash.mem, image, AREA);
+    ret = reboot(&ks, out, info);
+    mb_keystore_free(&ks);
+    return ret;
+}
+
+static void refusals_are_distinct_and_clean(void)
+{
+    static mb_keystore ks;
+    static mb_ks_record a, b, out, zero;
+    static uint8_t after_a[AREA], after_b[AREA], image[AREA], other[AREA];
+    static const int expected[4] = { MB_ERR_INTEGRITY, MB_ERR_TRUNCATED, MB_ERR_ROLLBACK,
+                                     MB_ERR_WRONG_DEVICE };
+    int got[4], i, j;
+    uint32_t slot, len = (uint32_t)MB_KS_RECORD_LEN(2);
+    mb_ks_boot_info info;
+
+    setup(1);
+    MBT_EQ_INT(reboot(&ks, &out, NULL), MB_ERR_NOT_FOUND);
+    slot = mb_keystore_slot_size(&ks);
+    make_record(&a, 1, 2); make_record(&b, 2, 2);
+    MBT_EQ_INT(mb_keystore_write(&ks, &a, test_rng, NULL), MB_OK);
+    memcpy(after_a, flash.mem, AREA);
+    MBT_EQ_INT(mb_keystore_write(&ks, &b, test_rng, NULL), MB_OK);
+    memcpy(after_b, flash.mem, AREA);
+    /* another device (its own uid and storage key) writes its two records */
+    uid[0] ^= 0x01; storage_key[0] ^= 0x01; flash.counter = 0;
+    memset(flash.mem, 0xFF, AREA);
+    MBT_EQ_INT(reboot(&ks, &out, NULL), MB_ERR_NOT_FOUND);
+    MBT_EQ_INT(mb_keystore_write(&ks, &a, test_rng, NULL), MB_OK);
+    MBT_EQ_INT(mb_keystore_write(&ks, &b, test_rng, NULL), MB_OK);
+    memcpy(other, flash.mem, AREA);
+    uid[0] ^= 0x01; storage_key[0] ^= 0x01; flash.counter = 2;
+
+    memcpy(image, after_b, AREA);                    /* corrupted: bit rot in both */
+    image[200] ^= 0x10; image[slot + 200] ^= 0x10;
+    got[0] = boot_image(image, &out, &info);
+    MBT_CHECK(info.selected == -1 && memcmp(&out, &zero, sizeof(out)) == 0);
+    memcpy(image, after_b, AREA);                    /* truncated: tails never written */
+    memset(image + len - 64, 0xFF, 64); memset(image + slot + len - 64, 0xFF, 64);
+    got[1] = boot_image(image, &out, &info);
+    MBT_CHECK(info.selected == -1 && memcmp(&out, &zero, sizeof(out)) == 0);
+    got[2] = boot_image(after_a, &out, &info);       /* rolled back: older genuine image */
+    MBT_CHECK(info.selected == -1 && memcmp(&out, &zero, sizeof(out)) == 0);
+    got[3] = boot_image(other, &out, &info);         /* swapped: another device's store */
+    MBT_CHECK(info.selected == -1 && memcmp(&out, &zero, sizeof(out)) == 0);
+    MBT_EQ_INT(info.slot_status[0], MB_ERR_WRONG_DEVICE);
+    MBT_EQ_INT(info.slot_status[1], MB_ERR_WRONG_DEVICE);
+
+    for (i = 0; i < 4; i++) {
+        MBT_EQ_INT(got[i], expected[i]);
+        MBT_CHECK(strlen(mb_strerror(got[i])) > 10u);
+        for (j = 0; j < i; j++) {
+            MBT_CHECK(got[i] != got[j] && strcmp(mb_strerror(got[i]), mb_strerror(got[j])) != 0);
+        }
+    }
+    MBT_EQ_INT(boot_image(after_b, &out, NULL), MB_OK);   /* the genuine store still boots */
+    MBT_CHECK(same_record(&out, &b));
+}
+
 static void both_slots_bad_reason_order(void)
 {
     static mb_keystore ks;
@@ -659,6 +726,7 @@ int main(void)
     MBT_RUN(wrong_version);
     MBT_RUN(swapped_from_other_device);
     MBT_RUN(rolled_back);
+    MBT_RUN(refusals_are_distinct_and_clean);
     MBT_RUN(both_slots_bad_reason_order);
     MBT_RUN(secrets_not_in_clear);
     MBT_RUN(error_paths);
