@@ -126,6 +126,7 @@ static void dlc_changes(mb_profile p, size_t len)
         }
     }
     lost += feed(genuine, n) == 1 ? 0u : 1u;
+    if (getenv("MBT_VERBOSE")) printf("  lengths profile %d len %zu: %u forgeries tried\n", (int)p, len, tried);
     MBT_CHECK(tried > 0);
     MBT_EQ_INT(accepted, 0);
     MBT_EQ_INT(lost, 0);
@@ -246,6 +247,7 @@ static void next_epoch_bitflips(mb_profile p)
             moved += info.rx_epoch != 0u ? 1u : 0u;
         }
     }
+    if (getenv("MBT_VERBOSE")) printf("  next epoch profile %d: %u forgeries tried\n", (int)p, tried);
     MBT_CHECK(tried > 100u);
     MBT_EQ_INT(accepted, 0);
     MBT_EQ_INT(moved, 0);
