@@ -436,15 +436,22 @@ static void test_control_repeating_rngs_are_detected(void)
     MBT_EQ_INT(ledger_reuses(&control_book), 0);
 }
 
+/* Run a path test; MBT_VERBOSE prints how many messages it sealed. */
+#define RUN_PATH(fn) do { \
+        size_t before_ = book.n; \
+        MBT_RUN(fn); \
+        if (getenv("MBT_VERBOSE")) printf("  %-40s %zu sealed\n", #fn, book.n - before_); \
+    } while (0)
+
 int main(void)
 {
-    MBT_RUN(test_one_epoch);
-    MBT_RUN(test_rotation_every_message);
-    MBT_RUN(test_rekey_requests_and_timer);
-    MBT_RUN(test_new_handshakes_and_resync);
-    MBT_RUN(test_restarts);
-    MBT_RUN(test_replayed_handshake_after_restart);
-    MBT_RUN(test_counter_and_epoch_limits);
+    RUN_PATH(test_one_epoch);
+    RUN_PATH(test_rotation_every_message);
+    RUN_PATH(test_rekey_requests_and_timer);
+    RUN_PATH(test_new_handshakes_and_resync);
+    RUN_PATH(test_restarts);
+    RUN_PATH(test_replayed_handshake_after_restart);
+    RUN_PATH(test_counter_and_epoch_limits);
     MBT_RUN(test_control_raw_aead_reuse_is_detected);
     MBT_RUN(test_control_repeating_rngs_are_detected);
     if (getenv("MBT_VERBOSE")) printf("  %zu sealed messages recorded, none sharing (key, IV)\n", book.n);
