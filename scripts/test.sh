@@ -45,5 +45,6 @@ else
   status=1
 fi
 
-python3 scripts/total_tests.py "$LOG_DIR/ctests.log" "$LOG_DIR/swift.log" "$LOG_DIR/bench.log" || status=1
+python3 scripts/total_tests.py "C tests=$LOG_DIR/ctests.log" "swift=$LOG_DIR/swift.log" \
+  "benchmarks=$LOG_DIR/bench.log" || status=1
 exit $status

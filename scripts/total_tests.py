@@ -1,7 +1,7 @@
 """Total the test counts of scripts/test.sh's suites into one closing line.
 
-C tests end with "C tests: N passed, M failed"; the benchmark smoke run
-with "benchmarks: N passed, M failed". Swift Testing ends with
+Each suite's log is named with its label: plain suites (C tests, fuzzing,
+the model check, ...) end with "LABEL: N passed, M failed". Swift Testing ends with
 "Test run with N tests ... passed" or "... failed ... with K issues", and
 lists each failing test as "Test NAME failed"; XCTest prints
 "Executed N tests, with M failures". A suite without a result line counts
@@ -39,16 +39,19 @@ def swift_counts(text):
 
 
 def main():
+    """Arguments are LABEL=LOG pairs; LABEL "swift" reads the Swift summary,
+    any other label the plain line "LABEL: N passed, M failed"."""
     total_p = total_f = 0
-    readers = (plain_counts("C tests"), swift_counts, plain_counts("benchmarks"))
-    for path, reader in zip(sys.argv[1:], readers):
+    for arg in sys.argv[1:]:
+        label, _, path = arg.partition("=")
+        reader = swift_counts if label == "swift" else plain_counts(re.escape(label))
         try:
             text = open(path, encoding="utf-8", errors="replace").read()
         except OSError:
             text = ""
         counts = reader(text)
         if counts is None:
-            print(f"{path}: no test result found (counted as 1 failure)")
+            print(f"{label} ({path}): no test result found (counted as 1 failure)")
             counts = (0, 1)
         total_p += counts[0]
         total_f += counts[1]
