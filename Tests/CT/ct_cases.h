@@ -22,6 +22,10 @@ int ct_session_kdf(void);
 int ct_aead_seal(void);
 int ct_aead_open(void);
 
+/* The key store (ct_keystore.c). */
+int ct_keystore_write(void);
+int ct_keystore_boot(void);
+
 /* Whole sessions (ct_session.c). */
 int ct_session_handshake(void);
 int ct_session_messages(void);

@@ -32,6 +32,8 @@ static const struct {
     { "session_kdf", ct_session_kdf },
     { "aead_seal", ct_aead_seal },
     { "aead_open", ct_aead_open },
+    { "keystore_write", ct_keystore_write },
+    { "keystore_boot", ct_keystore_boot },
     { "session_handshake", ct_session_handshake },
     { "session_messages", ct_session_messages },
 };

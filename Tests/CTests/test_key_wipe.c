@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "mbt.h"
+#include "test_ram_flash.h"
 #include "test_session_util.h"
 #include "mbedtls/aes.h"
 
@@ -414,30 +415,6 @@ static void test_hmac_free(void)
 
 /* ---- key store ----------------------------------------------------------- */
 
-#define KS_PAGE 512u
-static uint8_t flash_mem[8192];
-
-static int ram_read(void *u, uint32_t off, uint8_t *buf, size_t len)
-{
-    (void)u;
-    memcpy(buf, flash_mem + off, len);
-    return MB_OK;
-}
-
-static int ram_erase(void *u, uint32_t off, size_t len)
-{
-    (void)u;
-    memset(flash_mem + off, 0xFF, len);
-    return MB_OK;
-}
-
-static int ram_write(void *u, uint32_t off, const uint8_t *buf, size_t len)
-{
-    (void)u;
-    memcpy(flash_mem + off, buf, len);
-    return MB_OK;
-}
-
 static int ks_rng(void *u, uint8_t *out, size_t len)
 {
     (void)u;
@@ -450,12 +427,10 @@ static void test_keystore_free(void)
     static secrets s;
     static mb_keystore ks;
     static mb_ks_record rec, out;
-    static const mb_ks_platform plat = { ram_read, ram_erase, ram_write, NULL, NULL, NULL,
-                                         KS_PAGE, 4, 0xFF };
+    const mb_ks_platform *plat = ram_flash_blank();
     uint8_t storage_key[32], uid[16] = { 1, 2, 3, 4 };
     unsigned i;
 
-    memset(flash_mem, 0xFF, sizeof(flash_mem));
     fill(storage_key, sizeof(storage_key), 9);
     memset(&rec, 0, sizeof(rec));
     rec.device_id = 5;
@@ -469,13 +444,13 @@ static void test_keystore_free(void)
     }
     remember(&s, storage_key, sizeof(storage_key));
     remember(&s, rec.binding_priv, sizeof(rec.binding_priv));
-    MBT_EQ_INT(mb_keystore_init(&ks, &plat, storage_key, uid), MB_OK);
+    MBT_EQ_INT(mb_keystore_init(&ks, plat, storage_key, uid), MB_OK);
     remember(&s, ks.mac_key, sizeof(ks.mac_key));
     remember(&s, ks.enc_key, sizeof(ks.enc_key));
     MBT_EQ_INT(mb_keystore_boot(&ks, &out, NULL), MB_ERR_NOT_FOUND);
     MBT_EQ_INT(mb_keystore_write(&ks, &rec, ks_rng, NULL), MB_OK);
     MBT_EQ_INT(mb_keystore_boot(&ks, &out, NULL), MB_OK);
-    MBT_EQ_INT(hits(flash_mem, sizeof(flash_mem), &s), 0);   /* nothing in clear in flash */
+    MBT_EQ_INT(hits(ram_flash_mem, sizeof(ram_flash_mem), &s), 0);   /* nothing in clear in flash */
     MBT_CHECK(hits((uint8_t *)&ks, sizeof(ks), &s) >= 2u * 29u);
     MBT_CHECK(hits((uint8_t *)&out, sizeof(out), &s) >= 4u * 29u);
     mb_keystore_free(&ks);
