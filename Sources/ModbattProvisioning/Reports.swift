@@ -16,6 +16,9 @@ public struct ProvisioningReport: Sendable, Codable, Equatable {
         public var failure: String?
         /// Bus time from the start of delivery until the pair was confirmed, ms.
         public var establishedAtMs: Double?
+        /// This device's package was delivered by an earlier run (a resumed
+        /// or repeated `provision`): it was provisioned already.
+        public var deliveredEarlier = false
     }
 
     public var pairs: [Pair]

@@ -22,7 +22,7 @@ actor AppNode {
         var atMs: UInt32
     }
 
-    let node: VirtualBus.Node
+    let node: any FramePort
     let audit: AuditLog
     let appKey: BindingKeyPair
     let storage: DeviceStorage
@@ -54,7 +54,7 @@ actor AppNode {
     private(set) var retries = 0
     private var pending: [AuditEntry] = []
 
-    init(node: VirtualBus.Node, audit: AuditLog, appKey: BindingKeyPair, storage: DeviceStorage, packId: UInt8,
+    init(node: any FramePort, audit: AuditLog, appKey: BindingKeyPair, storage: DeviceStorage, packId: UInt8,
          policy: TamperPolicy) {
         self.node = node
         self.audit = audit

@@ -9,7 +9,7 @@ import ModbattCAN
 /// telemetry and obeys commands. Only the C core's API is used.
 actor BatteryModuleNode {
     let storage: DeviceStorage
-    let node: VirtualBus.Node
+    let node: any FramePort
     let audit: AuditLog
     let policy: TamperPolicy
     let profile: SecureSession.Profile
@@ -29,7 +29,7 @@ actor BatteryModuleNode {
     var deviceId: UInt8 { storage.deviceId }
     var name: String { storage.name }
 
-    init(storage: DeviceStorage, node: VirtualBus.Node, audit: AuditLog, policy: TamperPolicy,
+    init(storage: DeviceStorage, node: any FramePort, audit: AuditLog, policy: TamperPolicy,
          profile: SecureSession.Profile, allowBootstrap: Bool, silent: Bool) {
         self.storage = storage
         self.node = node

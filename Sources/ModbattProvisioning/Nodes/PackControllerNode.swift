@@ -27,7 +27,7 @@ actor PackControllerNode {
     }
 
     let storage: DeviceStorage
-    let node: VirtualBus.Node
+    let node: any FramePort
     let audit: AuditLog
     let policy: TamperPolicy
     var allowBootstrap: Bool
@@ -57,7 +57,7 @@ actor PackControllerNode {
     var deviceId: UInt8 { storage.deviceId }
     var name: String { storage.name }
 
-    init(storage: DeviceStorage, node: VirtualBus.Node, audit: AuditLog, policy: TamperPolicy, allowBootstrap: Bool) {
+    init(storage: DeviceStorage, node: any FramePort, audit: AuditLog, policy: TamperPolicy, allowBootstrap: Bool) {
         self.storage = storage
         self.node = node
         self.audit = audit
