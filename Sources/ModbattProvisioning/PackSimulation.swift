@@ -149,6 +149,8 @@ public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible
     /// The bridge or the host's registry failed; the text says how.
     case bridge(String)
     case unknownDevice(String)
+    /// The CAN transport failed or closed during the run.
+    case transport(String)
 
     public var description: String {
         switch self {
@@ -157,6 +159,7 @@ public enum SimulationError: Error, Sendable, Equatable, CustomStringConvertible
         case .notProvisioned: return "the pack is not provisioned: run provision() first"
         case .bridge(let why): return "API-Bridge: \(why)"
         case .unknownDevice(let name): return "no device named '\(name)'"
+        case .transport(let why): return why
         }
     }
 }
