@@ -23,7 +23,8 @@ export MBEDTLS_SRC=${MBEDTLS_SRC:-$(cat build/mbedtls-src/PATH 2>/dev/null || tr
   echo "constant-time: 0 passed, 1 failed"; exit 1; }
 
 variants=${1:-"aesni fw"}
-make -s -C Tests/CT MBEDTLS_SRC="$MBEDTLS_SRC" >/dev/null
+make -s -C Tests/CT MBEDTLS_SRC="$MBEDTLS_SRC" >/dev/null || {
+  echo "building Tests/CT failed"; echo "constant-time: 0 passed, 1 failed"; exit 1; }
 logs=build/ct/logs
 rm -rf "$logs" && mkdir -p "$logs"
 for v in $variants; do
