@@ -116,11 +116,29 @@ static void flip_bit(mb_frame *f, unsigned bit)
     }
 }
 
+/* Flip \p n (1..3) distinct bits among bits first..first+span-1 of the
+ * frame, so that two flips never cancel out. */
+static void flip_distinct(bus_faults *faults, mb_frame *f, unsigned first, unsigned span,
+                          unsigned n)
+{
+    unsigned chosen[3];
+    unsigned i, j, bit;
+
+    for (i = 0; i < n; i++) {
+        do {
+            bit = first + (unsigned)(bus_rand(&faults->state) % span);
+            for (j = 0; j < i && chosen[j] != bit; j++) {
+            }
+        } while (j < i);
+        chosen[i] = bit;
+        flip_bit(f, bit);
+    }
+}
+
 bus_fault bus_apply_fault(bus_faults *faults, mb_frame *f)
 {
     double u = bus_rand_unit(&faults->state);
-    unsigned bits = EXT_ID_BITS + 8u * f->len;
-    unsigned flips, i;
+    unsigned flips;
 
     if (u < faults->drop) {
         return BUS_DROPPED;
@@ -128,20 +146,11 @@ bus_fault bus_apply_fault(bus_faults *faults, mb_frame *f)
     if (u >= faults->drop + faults->corrupt) {
         return BUS_INTACT;
     }
-    /* Distinct positions, so that two flips never cancel out. */
     flips = 1u + (unsigned)(bus_rand(&faults->state) % 3u);
-    {
-        unsigned chosen[3];
-        for (i = 0; i < flips; i++) {
-            unsigned j, bit;
-            do {
-                bit = (unsigned)(bus_rand(&faults->state) % bits);
-                for (j = 0; j < i && chosen[j] != bit; j++) {
-                }
-            } while (j < i);
-            chosen[i] = bit;
-            flip_bit(f, bit);
-        }
+    if (faults->data_only && f->len > 0u) {
+        flip_distinct(faults, f, EXT_ID_BITS, 8u * f->len, flips);
+    } else {
+        flip_distinct(faults, f, 0u, EXT_ID_BITS + 8u * f->len, flips);
     }
     return BUS_CORRUPTED;
 }

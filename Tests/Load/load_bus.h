@@ -42,6 +42,7 @@ typedef struct bus_rates {
 typedef struct bus_faults {
     double   drop;      /* probability that no receiver gets a frame */
     double   corrupt;   /* probability of an error the CAN CRC missed */
+    int      data_only; /* corrupt only the data field, never the id */
     uint64_t state;     /* xorshift64* state */
 } bus_faults;
 
@@ -63,8 +64,9 @@ int bus_arbitrate(const bus_fifo *fifos, unsigned nodes);
 uint64_t bus_rand(uint64_t *state);
 double bus_rand_unit(uint64_t *state);
 
-/* Decide the fate of one frame and, for a corruption, flip 1..3 bits of its
- * 29-bit id and data field in place. */
+/* Decide the fate of one frame and, for a corruption, flip 1..3 distinct
+ * bits of its 29-bit id and data field (only the data field with
+ * faults->data_only) in place. */
 bus_fault bus_apply_fault(bus_faults *faults, mb_frame *f);
 
 #endif /* LOAD_BUS_H */

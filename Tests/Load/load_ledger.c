@@ -38,14 +38,14 @@ uint32_t ledger_open(ledger *l, const ledger_msg *msg)
     return BUS_TAG_NONE;
 }
 
-static ledger_msg *live(ledger *l, uint32_t tag)
+const ledger_msg *ledger_get(const ledger *l, uint32_t tag)
 {
     return tag < LEDGER_CAP && l->m[tag].in_use ? &l->m[tag] : NULL;
 }
 
-const ledger_msg *ledger_get(const ledger *l, uint32_t tag)
+static ledger_msg *live(ledger *l, uint32_t tag)
 {
-    return tag < LEDGER_CAP && l->m[tag].in_use ? &l->m[tag] : NULL;
+    return (ledger_msg *)ledger_get(l, tag);
 }
 
 void ledger_cancel(ledger *l, uint32_t tag)
@@ -183,6 +183,7 @@ static void settle_clean(ledger *l, const ledger_msg *m, int crosstalk)
     ledger_cause c;
 
     l->st.clean++;
+    l->st.clean_crosstalk += crosstalk != 0;
     if (m->delivered) {
         return;
     }

@@ -67,6 +67,8 @@ typedef struct ledger_stats {
     uint64_t with_drop;
     uint64_t with_corruption;
     uint64_t clean;             /* every frame arrived intact */
+    uint64_t clean_crosstalk;   /* ... and a corrupted frame reached their receiver's
+                                   session while they were in reassembly */
     uint64_t false_accepts;
     uint64_t not_delivered[CAUSE_COUNT];
     uint32_t max_in_flight;

@@ -158,6 +158,7 @@ int pack_init(pack *p, const pack_opts *o)
     p->o = *o;
     p->faults.drop = o->drop;
     p->faults.corrupt = o->corrupt;
+    p->faults.data_only = o->corrupt_data_only;
     p->faults.state = o->seed ^ UINT64_C(0x6661756c74732121);
     p->app_rng = o->seed ^ UINT64_C(0x6170706c69636174);
     ledger_init(&p->led);

@@ -22,6 +22,7 @@ typedef struct pack_opts {
     bus_rates  rates;
     double     drop;          /* per-frame drop probability */
     double     corrupt;       /* per-frame undetected-corruption probability */
+    int        corrupt_data_only; /* never corrupt the id */
     uint64_t   seed;
     uint64_t   rekey_after;   /* messages per sending epoch (cfg.rekey_after_msgs) */
     unsigned   rekey_every;   /* ticks between two controller rekey requests; 0 = none */

@@ -10,6 +10,7 @@
  *   MB_LOAD_PROFILE      classic, fd or both (default both)
  *   MB_LOAD_DROP         per-frame drop probability (default 0.01)
  *   MB_LOAD_CORRUPT      per-frame undetected corruption probability (default 0.01)
+ *   MB_LOAD_CORRUPT_SCOPE  all: flip bits of the id and data (default); data: data only
  *   MB_LOAD_SEED         random seed (default 1)
  *   MB_LOAD_REKEY_AFTER  messages per sending epoch (default: ~8 rotations per
  *                        session and direction, at most 256)
@@ -26,12 +27,27 @@
 #include "load_pack.h"
 
 #define RSS_GROWTH_MAX_KIB  512L   /* allowance for libc buffers after set-up */
+
+/* Under AddressSanitizer the RSS grows by design: its quarantine keeps freed
+ * blocks, and host mbedTLS allocates an AES context in every
+ * mbedtls_gcm_setkey(). The RSS bound is then reported, not asserted. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LOAD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LOAD_ASAN 1
+#endif
+#endif
+#ifndef LOAD_ASAN
+#define LOAD_ASAN 0
+#endif
 #define ROTATIONS_MIN       2u     /* per session and direction */
 
 typedef struct load_opts {
     uint64_t messages;
     double   drop;
     double   corrupt;
+    int      corrupt_data_only;
     uint64_t seed;
     uint64_t rekey_after;          /* 0: derived from messages */
     unsigned rekey_every;
@@ -69,6 +85,7 @@ static void read_opts(load_opts *o)
     o->messages = strtoull(env_or("MB_LOAD_MESSAGES", "100000"), NULL, 10);
     o->drop = strtod(env_or("MB_LOAD_DROP", "0.01"), NULL);
     o->corrupt = strtod(env_or("MB_LOAD_CORRUPT", "0.01"), NULL);
+    o->corrupt_data_only = strcmp(env_or("MB_LOAD_CORRUPT_SCOPE", "all"), "data") == 0;
     o->seed = strtoull(env_or("MB_LOAD_SEED", "1"), NULL, 10);
     o->rekey_after = strtoull(env_or("MB_LOAD_REKEY_AFTER", "0"), NULL, 10);
     o->rekey_every = (unsigned)strtoul(env_or("MB_LOAD_REKEY_EVERY", "8"), NULL, 10);
@@ -194,6 +211,9 @@ static void print_messages(const pack *p)
            (unsigned long long)st->with_corruption);
     printf("  clean:    %llu messages had every frame intact; %llu of them not delivered\n",
            (unsigned long long)st->clean, (unsigned long long)not_delivered(st));
+    printf("            (%llu clean messages had a corrupted frame of another message reach "
+           "their receiver's session during their reassembly)\n",
+           (unsigned long long)st->clean_crosstalk);
     for (c = 0; c < CAUSE_COUNT; c++) {
         printf("            %8llu  %s\n", (unsigned long long)st->not_delivered[c],
                ledger_cause_name((ledger_cause)c));
@@ -259,8 +279,13 @@ static int accounted(const pack *p, const load_opts *o, const run_result *r)
 
 static int memory_bounded(const pack *p, const run_result *r)
 {
-    return r->rss_start_kib > 0 && r->rss_end_kib - r->rss_start_kib <= RSS_GROWTH_MAX_KIB &&
-           p->led.st.max_in_flight < LEDGER_CAP && fifo_max(p) < BUS_FIFO_CAP;
+    int rss_ok = r->rss_start_kib > 0 && r->rss_end_kib - r->rss_start_kib <= RSS_GROWTH_MAX_KIB;
+
+    if (LOAD_ASAN && !rss_ok) {
+        printf("            (AddressSanitizer build: RSS growth reported, not checked)\n");
+        rss_ok = 1;
+    }
+    return rss_ok && p->led.st.max_in_flight < LEDGER_CAP && fifo_max(p) < BUS_FIFO_CAP;
 }
 
 static void run_profile(const load_opts *lo, mb_profile profile, tally *t)
@@ -277,13 +302,14 @@ static void run_profile(const load_opts *lo, mb_profile profile, tally *t)
     o.rates.data = profile == MB_PROFILE_FD ? 2000000u : 500000u;
     o.drop = lo->drop;
     o.corrupt = lo->corrupt;
+    o.corrupt_data_only = lo->corrupt_data_only;
     o.seed = lo->seed;
     o.rekey_after = rekey_after(lo);
     o.rekey_every = lo->rekey_every;
-    printf("profile %s (%s), 32 modules, seed %llu, drop %g, corrupt %g, "
+    printf("profile %s (%s), 32 modules, seed %llu, drop %g, corrupt %g (%s), "
            "rekey after %llu messages, rekey request every %u rounds\n", name,
            profile == MB_PROFILE_FD ? "CAN FD 500 kbit/s / 2 Mbit/s" : "CAN 500 kbit/s",
-           (unsigned long long)o.seed, o.drop, o.corrupt,
+           (unsigned long long)o.seed, o.drop, o.corrupt, o.corrupt_data_only ? "data" : "id and data",
            (unsigned long long)o.rekey_after, o.rekey_every);
     if (pack_init(p, &o) != MB_OK) {
         check(t, name, "set-up", 0);
