@@ -14,7 +14,8 @@
  *   MB_LOAD_SEED         random seed (default 1)
  *   MB_LOAD_REKEY_AFTER  messages per sending epoch (default: ~8 rotations per
  *                        session and direction, at most 256)
- *   MB_LOAD_REKEY_EVERY  rounds between two controller rekey requests (default 8; 0 = none)
+ *   MB_LOAD_REKEY_EVERY  rounds between two controller rekey requests, to one module
+ *                        after the other (default 11; 0 = none)
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -88,7 +89,7 @@ static void read_opts(load_opts *o)
     o->corrupt_data_only = strcmp(env_or("MB_LOAD_CORRUPT_SCOPE", "all"), "data") == 0;
     o->seed = strtoull(env_or("MB_LOAD_SEED", "1"), NULL, 10);
     o->rekey_after = strtoull(env_or("MB_LOAD_REKEY_AFTER", "0"), NULL, 10);
-    o->rekey_every = (unsigned)strtoul(env_or("MB_LOAD_REKEY_EVERY", "8"), NULL, 10);
+    o->rekey_every = (unsigned)strtoul(env_or("MB_LOAD_REKEY_EVERY", "11"), NULL, 10);
     o->classic = strcmp(profile, "fd") != 0;
     o->fd = strcmp(profile, "classic") != 0;
 }
