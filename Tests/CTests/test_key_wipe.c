@@ -461,6 +461,102 @@ static void test_keystore_free(void)
     MBT_EQ_INT(hits((uint8_t *)&rec, sizeof(rec), &s), 0);
 }
 
+/* ---- key packages ------------------------------------------------------- */
+
+static uint64_t kp_state = 0x853C49E6748FEA9Bull;
+
+static int kp_rng(void *u, uint8_t *out, size_t len)
+{
+    size_t i;
+    (void)u;
+    for (i = 0; i < len; i++) {
+        kp_state ^= kp_state << 13; kp_state ^= kp_state >> 7; kp_state ^= kp_state << 17;
+        out[i] = (uint8_t)(kp_state >> 24);
+    }
+    return MB_OK;
+}
+
+static const char KP_MODULE[] = "comp_module_07", KP_PACK[] = "comp_pack_0001",
+                  KP_LCT[] = "lct_pack_0001_module_07";
+
+/* The module's pair keys and PS for the package's one entry. */
+static void kp_pair_keys(const uint8_t *h1, const uint8_t *h2, const uint8_t *salt,
+                         mb_pair_keys *k, uint8_t ps[32])
+{
+    mb_pair_params p;
+    p.half_1 = h1; p.half_2 = h2; p.salt = salt;
+    p.self_id = (const uint8_t *)KP_MODULE; p.self_id_len = sizeof(KP_MODULE) - 1u;
+    p.peer_id = (const uint8_t *)KP_PACK; p.peer_id_len = sizeof(KP_PACK) - 1u;
+    p.lct_id = (const uint8_t *)KP_LCT; p.lct_id_len = sizeof(KP_LCT) - 1u;
+    MBT_EQ_INT(mb_pair_derive(&p, k), MB_OK);
+    MBT_EQ_INT(mb_session_pair_secret(k, ps), MB_OK);
+}
+
+/* The device opens its package and turns it into a key-store record. */
+static NOINLINE int run_open_to_record(const uint8_t *pkg, size_t len, const mb_keypkg_expect *x,
+                                       uint8_t *body, size_t cap, const uint8_t dev_priv[32],
+                                       mb_ks_record *rec)
+{
+    mb_keypkg_contents o;
+    int ret = mb_keypkg_open(pkg, len, x, kp_rng, NULL, body, cap, &o);
+    return ret == MB_OK ? mb_keypkg_to_record(&o, dev_priv, rec) : ret;
+}
+
+/* Opening a package and deriving its record leave no half, salt, pair key,
+ * PS or binding key on the stack; the record's copies go with its wipe. */
+static void test_keypkg_open_to_record(void)
+{
+    static secrets s;
+    static uint8_t pkg[MB_KEYPKG_MAX], body[MB_KEYPKG_MAX];
+    static mb_ks_record rec;
+    uint8_t app_priv[32], app_pub[65], dev_priv[32], dev_pub[65];
+    uint8_t h1[64], h2[64], salt[32], ps[32];
+    mb_keypkg_pair e;
+    mb_keypkg_contents c;
+    mb_keypkg_expect x;
+    mb_pair_keys k;
+    size_t len = 0;
+
+    fill(h1, sizeof(h1), 21); fill(h2, sizeof(h2), 22); fill(salt, sizeof(salt), 23);
+    memset(app_priv, 0x33, sizeof(app_priv));
+    MBT_EQ_INT(mb_binding_public(app_priv, kp_rng, NULL, app_pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(kp_rng, NULL, dev_priv, dev_pub), MB_OK);
+    kp_pair_keys(h1, h2, salt, &k, ps);
+    memset(&e, 0, sizeof(e));
+    e.peer_id = 0x01;
+    e.peer_comp = (const uint8_t *)KP_PACK; e.peer_comp_len = sizeof(KP_PACK) - 1u;
+    e.lct_id = (const uint8_t *)KP_LCT; e.lct_id_len = sizeof(KP_LCT) - 1u;
+    e.half_1 = h1; e.half_2 = h2; e.salt = salt;
+    memcpy(e.key_id, k.key_id, sizeof(e.key_id));
+    memset(&c, 0, sizeof(c));
+    c.package_version = 1; c.device_id = 0x07; c.role = 1;
+    c.comp_id = (const uint8_t *)KP_MODULE; c.comp_id_len = sizeof(KP_MODULE) - 1u;
+    c.params.rekey_after_ms = 3600000u; c.params.rekey_after_msgs = 1u << 20;
+    c.has_app_pub = 1; c.app_pub = app_pub;
+    c.pair_count = 1; c.pairs = &e;
+    MBT_EQ_INT(mb_keypkg_seal(&c, MB_KEYPKG_MODE_SEALED, dev_pub, app_priv, kp_rng, NULL,
+                              pkg, sizeof(pkg), &len), MB_OK);
+    memset(&x, 0, sizeof(x));
+    x.binding_priv = dev_priv; x.binding_pub = dev_pub;
+    x.comp_id = (const uint8_t *)KP_MODULE; x.comp_id_len = sizeof(KP_MODULE) - 1u;
+    x.device_id = 0x07;
+    remember(&s, h1, sizeof(h1)); remember(&s, h2, sizeof(h2)); remember(&s, salt, sizeof(salt));
+    remember_pair_keys(&s, &k);
+    remember(&s, ps, sizeof(ps));
+    remember(&s, dev_priv, sizeof(dev_priv));
+    mb_pair_keys_wipe(&k);
+
+    scrub_stack();
+    MBT_EQ_INT(run_open_to_record(pkg, len, &x, body, sizeof(body), dev_priv, &rec), MB_OK);
+    MBT_EQ_INT(stack_hits(&s), 0);
+    MBT_CHECK(hits(body, sizeof(body), &s) >= 2u * 61u);     /* the halves, in the caller's buffer */
+    MBT_CHECK(hits((uint8_t *)&rec, sizeof(rec), &s) >= 2u * 29u);   /* PS and binding key */
+    mb_wipe(body, sizeof(body));                                     /* the caller's duty */
+    mb_ks_record_wipe(&rec);
+    MBT_EQ_INT(hits((uint8_t *)&rec, sizeof(rec), &s), 0);
+    mb_wipe(ps, sizeof(ps));
+}
+
 int main(void)
 {
     MBT_RUN(test_stack_scan_sees_a_leak);
@@ -471,5 +567,6 @@ int main(void)
     MBT_RUN(test_aead_free);
     MBT_RUN(test_hmac_free);
     MBT_RUN(test_keystore_free);
+    MBT_RUN(test_keypkg_open_to_record);
     return mbt_finish("test_key_wipe");
 }
