@@ -262,7 +262,7 @@ static void check_outcome(pack *p, const bus_frame *bf, bus_fault fault, unsigne
 static void rx_session(pack *p, mb_session *s, unsigned pair, int is_dev,
                        const bus_frame *bf, bus_fault fault, uint64_t seq)
 {
-    static mb_session_msg m;
+    mb_session_msg m;
     uint32_t now = pack_now_ms(p);
     unsigned in_use;
     int ret;
