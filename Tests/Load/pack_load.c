@@ -6,7 +6,8 @@
  * every session, memory bounded. Ends with "load: N passed, M failed".
  *
  * Environment:
- *   MB_LOAD_MESSAGES     application messages per profile (default 100000)
+ *   MB_LOAD_MESSAGES     application messages per profile (default 100000; at least
+ *                        1000, or the checks that faults and rotations happened fail)
  *   MB_LOAD_PROFILE      classic, fd or both (default both)
  *   MB_LOAD_DROP         per-frame drop probability (default 0.01)
  *   MB_LOAD_CORRUPT      per-frame undetected corruption probability (default 0.01)
@@ -95,7 +96,7 @@ static void read_opts(load_opts *o)
 }
 
 /* About 8 threshold rotations per session and direction, at most 256 messages
- * per epoch, at least 4. */
+ * per epoch, at least 2. */
 static uint64_t rekey_after(const load_opts *o)
 {
     uint64_t per_direction = o->messages / (2u * PACK_MODULES);
@@ -104,7 +105,7 @@ static uint64_t rekey_after(const load_opts *o)
     if (o->rekey_after != 0u) {
         return o->rekey_after;
     }
-    return r > 256u ? 256u : (r < 4u ? 4u : r);
+    return r > 256u ? 256u : (r < 2u ? 2u : r);
 }
 
 static long max_rss_kib(void)
