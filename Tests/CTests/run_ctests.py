@@ -1,9 +1,11 @@
 """Run every C test program and the Python references; total the counts.
 
-Usage: python3 run_ctests.py TEST_BINARY... -- CROSSCHECK_TOOL
+Usage: python3 run_ctests.py [--label LABEL] TEST_BINARY... -- CROSSCHECK_TOOL
 Each program prints "<name>: N passed, M failed" (test functions; the
 cross-check counts random cases). The last line of this
-script's output is "C tests: N passed, M failed"; exit status 1 on failure."""
+script's output is "C tests: N passed, M failed" (LABEL instead of "C tests"
+when given, e.g. "sanitized C tests" so that a total counts the sanitized
+run apart); exit status 1 on failure."""
 import re
 import subprocess
 import sys
@@ -30,8 +32,12 @@ def run(cmd):
 
 
 def main():
-    sep = sys.argv.index("--")
-    tests, tool = sys.argv[1:sep], sys.argv[sep + 1]
+    args = sys.argv[1:]
+    label = "C tests"
+    if args[:1] == ["--label"]:
+        label, args = args[1], args[2:]
+    sep = args.index("--")
+    tests, tool = args[:sep], args[sep + 1]
     total_passed = total_failed = 0
     for t in tests:
         p, f = run([t])
@@ -44,7 +50,7 @@ def main():
         p, f = run([sys.executable] + script)
         total_passed += p
         total_failed += f
-    print(f"C tests: {total_passed} passed, {total_failed} failed")
+    print(f"{label}: {total_passed} passed, {total_failed} failed")
     return 1 if total_failed else 0
 
 
