@@ -10,7 +10,7 @@ struct ModbattCommand: AsyncParsableCommand {
             Every error is one line on standard error (add --verbose for detail) and a non-zero exit status: \
             1 for a failure at run time, 64 for bad usage (unknown flag, bad value). Ctrl-C stops cleanly.
             """,
-        subcommands: [DemoCommand.self, SimulateCommand.self, BusCommand.self, DecodeCommand.self, KeysCommand.self, BridgeCommand.self, AuditCommand.self]
+        subcommands: [DemoCommand.self, ProvisionCommand.self, SimulateCommand.self, BusCommand.self, PackCommand.self, DecodeCommand.self, KeysCommand.self, BridgeCommand.self, AuditCommand.self]
     )
 
     /// Parse, run, and report errors as one line instead of ArgumentParser's
