@@ -107,7 +107,7 @@ static int check_contents(const mb_keypkg_contents *c, size_t *body_len)
             return MB_ERR_NULL;
         }
         if (!id_ok(e->peer_comp, e->peer_comp_len) || !id_ok(e->lct_id, e->lct_id_len) ||
-            memcmp(e->half_1, e->half_2, MB_KEY_HALF_LEN) == 0) {
+            mb_ct_compare(e->half_1, e->half_2, MB_KEY_HALF_LEN) == 0) {
             return MB_ERR_INVALID_ARG;
         }
         n += entry_len(e);

@@ -49,6 +49,37 @@ static int id_order(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_l
     return (a_len > b_len) - (a_len < b_len);
 }
 
+/* 1 if a sorts before b (bytewise, as memcmp < 0), else 0, in time that
+ * depends only on len: the halves are secret. The first differing byte
+ * decides; later bytes are looked at but cannot change the answer. */
+static uint32_t ct_before(const uint8_t *a, const uint8_t *b, size_t len)
+{
+    uint32_t before = 0u, decided = 0u;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        uint32_t x = a[i], y = b[i];
+        uint32_t lt = (x - y) >> 31;                  /* x < y (both below 256) */
+        uint32_t ne = ((x ^ y) + 0xFFu) >> 8;         /* x != y */
+        before |= lt & (decided ^ 1u);
+        decided |= ne;
+    }
+    return before;
+}
+
+/* IKM = lower half || higher half, copied without a secret-dependent
+ * address: a mask picks each byte. */
+static void ordered_halves(const uint8_t *h1, const uint8_t *h2, uint8_t ikm[2u * MB_KEY_HALF_LEN])
+{
+    uint8_t h1_first = (uint8_t)(0u - ct_before(h1, h2, MB_KEY_HALF_LEN));
+    size_t i;
+
+    for (i = 0; i < MB_KEY_HALF_LEN; i++) {
+        ikm[i] = (uint8_t)((h1[i] & h1_first) | (h2[i] & (uint8_t)~h1_first));
+        ikm[MB_KEY_HALF_LEN + i] = (uint8_t)((h2[i] & h1_first) | (h1[i] & (uint8_t)~h1_first));
+    }
+}
+
 static size_t put_id(uint8_t *dst, const uint8_t *id, size_t len)
 {
     dst[0] = (uint8_t)len;
@@ -69,7 +100,7 @@ static int check_params(const mb_pair_params *p)
         return ret;
     }
     if (id_order(p->self_id, p->self_id_len, p->peer_id, p->peer_id_len) == 0 ||
-        memcmp(p->half_1, p->half_2, MB_KEY_HALF_LEN) == 0) {
+        mb_ct_compare(p->half_1, p->half_2, MB_KEY_HALF_LEN) == 0) {
         return MB_ERR_INVALID_ARG;
     }
     return MB_OK;
@@ -98,8 +129,6 @@ int mb_pair_derive(const mb_pair_params *p, mb_pair_keys *out)
     uint8_t info[INFO_MAX];
     uint8_t okm[MB_PAIR_OKM_LEN];
     size_t info_len = LABEL_LEN;
-    const uint8_t *first;
-    const uint8_t *second;
     int self_is_low;
     int ret;
 
@@ -112,10 +141,7 @@ int mb_pair_derive(const mb_pair_params *p, mb_pair_keys *out)
     }
 
     /* Canonical half order: neither side needs to know who is "A". */
-    first = memcmp(p->half_1, p->half_2, MB_KEY_HALF_LEN) < 0 ? p->half_1 : p->half_2;
-    second = first == p->half_1 ? p->half_2 : p->half_1;
-    memcpy(ikm, first, MB_KEY_HALF_LEN);
-    memcpy(ikm + MB_KEY_HALF_LEN, second, MB_KEY_HALF_LEN);
+    ordered_halves(p->half_1, p->half_2, ikm);
 
     self_is_low = id_order(p->self_id, p->self_id_len, p->peer_id, p->peer_id_len) < 0;
     memcpy(info, MB_PAIR_INFO_LABEL, LABEL_LEN);
