@@ -25,6 +25,11 @@ step "Load and faults (32-module pack, 100% bus load, 10^5 messages per profile)
 make -s -C Tests/Load 2>&1 | tee "$LOG_DIR/load.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+step "Constant-time check (ctgrind method: valgrind with the secrets marked undefined)"
+{ [ -f build/mbedtls-src/PATH ] || bash scripts/fetch-mbedtls-src.sh; } > "$LOG_DIR/mbedtls-src.log" 2>&1
+bash scripts/ct-check.sh 2>&1 | tee "$LOG_DIR/ct.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 # SwiftPM 6.3 can fail a rebuild in a used build folder with "unknown build
 # description"; not caching the build manifest avoids it.
 SWIFT_FLAGS=(--traits SocketCANSetup --disable-build-manifest-caching)
@@ -50,5 +55,6 @@ else
 fi
 
 python3 scripts/total_tests.py "C tests=$LOG_DIR/ctests.log" "swift=$LOG_DIR/swift.log" \
-  "benchmarks=$LOG_DIR/bench.log" "load=$LOG_DIR/load.log" || status=1
+  "benchmarks=$LOG_DIR/bench.log" "load=$LOG_DIR/load.log" \
+  "constant-time=$LOG_DIR/ct.log" || status=1
 exit $status
