@@ -218,12 +218,7 @@ public struct SecureSession: ~Copyable {
     public mutating func receive(_ frame: CANFrame, now: UInt32,
                                  output: inout [CANFrame]) throws(ModbattError) -> Message? {
         guard frame.isExtended, frame.count <= Int(MB_FRAME_DATA_MAX) else { throw .canIdOutOfRange }
-        var raw = mb_frame()
-        raw.id = frame.id
-        raw.len = UInt8(frame.count)
-        frame.withUnsafeBytes { src in
-            withUnsafeMutableBytes(of: &raw.data) { dst in dst.copyMemory(from: src) }
-        }
+        var raw = Self.cFrame(frame)
         let code = mb_session_rx(session, &raw, now, inbox)
         sink.drain(into: &output)
         try ModbattError.check(code)
@@ -289,7 +284,18 @@ public struct SecureSession: ~Copyable {
         return cfg
     }
 
-    private static func cKeys(_ k: borrowing PairKeys) -> mb_pair_keys {
+    /// The C frame of an extended frame whose payload fits (checked by the caller).
+    static func cFrame(_ frame: CANFrame) -> mb_frame {
+        var raw = mb_frame()
+        raw.id = frame.id
+        raw.len = UInt8(frame.count)
+        frame.withUnsafeBytes { src in
+            withUnsafeMutableBytes(of: &raw.data) { dst in dst.copyMemory(from: src) }
+        }
+        return raw
+    }
+
+    static func cKeys(_ k: borrowing PairKeys) -> mb_pair_keys {
         var keys = mb_pair_keys()
         k.txKey.withUnsafeBytes { src in withUnsafeMutableBytes(of: &keys.tx_key) { $0.copyMemory(from: src) } }
         k.rxKey.withUnsafeBytes { src in withUnsafeMutableBytes(of: &keys.rx_key) { $0.copyMemory(from: src) } }

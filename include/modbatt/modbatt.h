@@ -16,6 +16,7 @@
  * | mb_reasm.h    | bounded reassembly of chunked messages          |
  * | mb_msg.h      | v1 message ids, types, payload layouts          |
  * | mb_session.h  | secure sessions: handshake, seal/open, rotation |
+ * | mb_observe.h  | passive observer of a pair (logs, bench tools)  |
  * | mb_keystore.h | two-slot key store in flash, power-cut safe     |
  * | mb_keypkg.h   | binding keys, sealed key packages and reports   |
  * | mb_xfer.h     | acknowledged, resumable chunked transfer        |
@@ -35,6 +36,7 @@
 #include "modbatt/mb_reasm.h"
 #include "modbatt/mb_msg.h"
 #include "modbatt/mb_session.h"
+#include "modbatt/mb_observe.h"
 #include "modbatt/mb_keystore.h"
 #include "modbatt/mb_keypkg.h"
 #include "modbatt/mb_xfer.h"
