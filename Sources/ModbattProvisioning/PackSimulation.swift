@@ -277,6 +277,12 @@ public actor PackSimulation {
         try await world.reboot(device: device)
     }
 
+    /// Every frame on the bus so far, in bus order, as a passive listener
+    /// recorded it (for a candump log: `modbatt demo --candump`).
+    public func recordedFrames() async -> [TimestampedFrame] {
+        await world.sniffer.recorded()
+    }
+
     /// Stop the embedded bridge and close the client. Idempotent.
     public func shutdown() async {
         await world.shutdown()
