@@ -17,6 +17,14 @@ struct DecodeCommand: AsyncParsableCommand {
 
             Bus load and frame times are computed at --bitrate / --data-bitrate with worst-case bit stuffing.
 
+            With --keys (a device key store, or a folder of them such as the one 'modbatt demo' prints), every \
+            pair held there is followed as a passive observer would follow it: its handshakes (HELLO, REPLY and \
+            FINISH, both MACs checked) give the session keys the devices derived, and each encrypted message is \
+            verified and decrypted with the devices' own receive rules. A '=>' line then shows the plaintext \
+            (hex) or why the message was refused: authentication_failed (tag or MAC mismatch), replay, \
+            wrong_epoch, no_session (no verified handshake earlier in the log), other_pair_key, unknown_pair \
+            (no key for that device). Secrets are never printed.
+
             A bad line stops the decode with its line number (exit status 1), unless --lenient.
             """
     )
@@ -34,10 +42,13 @@ struct DecodeCommand: AsyncParsableCommand {
     var summary = false
     @Flag(help: "Print one JSON document (summary and every frame) instead of text.")
     var json = false
+    @Option(help: "A device key store (<device>.flash) or a folder of them: verify and decrypt the messages.")
+    var keys: String?
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         _ = global.logger("modbatt.decode")
+        let verifier = try keys.map { try MessageVerifier(keyStores: $0) }
         let text: String
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
@@ -59,7 +70,7 @@ struct DecodeCommand: AsyncParsableCommand {
             }
         }
         let decoder = LogDecoder(bitrate: bitrate.value, dataBitrate: dataBitrate.value)
-        let result = decoder.decode(records)
+        let result = decoder.decode(records, verifier: verifier)
         if json {
             try JSONOutput.print(result.report)
             return
@@ -103,6 +114,9 @@ struct LogDecoder {
         var cryptoNs: Percentiles
         var frameTimeNs: Int
         var keys: Bool
+        /// With --keys: the pairs, counts and refusals by reason; every message's result.
+        var verification: MessageVerifier.Summary?
+        var messages: [MessageVerifier.MessageEntry]?
         var nonModbattFrames: Int
         var messagesByName: [NameCount]
         var devices: [Int]
@@ -118,6 +132,7 @@ struct LogDecoder {
     struct Result {
         var lines: [String]
         var report: Report
+        var verificationLines: [String]?
 
         func summaryText(file: String) -> String {
             let r = report
@@ -131,11 +146,13 @@ struct LogDecoder {
             out.append("  handshakes completed (FINISH seen): \(r.pairsEstablished); devices: "
                        + (r.devices.isEmpty ? "none" : r.devices.map { String(format: "0x%02x", $0) }.joined(separator: " ")))
             if r.nonModbattFrames > 0 { out.append("  frames outside the ModBatt protocol: \(r.nonModbattFrames)") }
-            if !r.rejected.isEmpty {
-                out.append("  did not reassemble: " + r.rejected.sorted { $0.key < $1.key }
+            let reassembly = r.rejected.filter { ["incomplete", "out_of_order"].contains($0.key) }
+            if !reassembly.isEmpty {
+                out.append("  did not reassemble: " + reassembly.sorted { $0.key < $1.key }
                     .map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             }
-            out.append("  not verified: no --keys given, so authenticity and contents are not checked")
+            out.append(contentsOf: verificationLines
+                ?? ["  not verified: no --keys given, so authenticity and contents are not checked"])
             return out.joined(separator: "\n")
         }
     }
@@ -147,7 +164,7 @@ struct LogDecoder {
         var frames: Int
     }
 
-    func decode(_ records: [CandumpRecord]) -> Result {
+    func decode(_ records: [CandumpRecord], verifier: MessageVerifier? = nil) -> Result {
         var lines: [String] = []
         var entries: [FrameEntry] = []
         var partial: [UInt32: Partial] = [:]
@@ -219,6 +236,11 @@ struct LogDecoder {
                 entry.message = message
                 if name.hasPrefix("FINISH") { handshakes.insert(UInt32(id.deviceId)) }
             }
+            if let verifier, MessageNames.isSession(id.messageId),
+               let note = verifier.observe(record, line: index + 1, name: name, deviceId: id.deviceId,
+                                           completesMessage: message != nil) {
+                lines.append("    => \(note)")
+            }
             entries.append(entry)
         }
         rejected["incomplete", default: 0] += partial.count
@@ -228,12 +250,16 @@ struct LogDecoder {
         let busyS = Double(busy.components.seconds) + Double(busy.components.attoseconds) * 1e-18
         let load = spanS > 0 ? min(1, busyS / spanS) : 0
         let meanNs = records.isEmpty ? 0 : Int(busyS * 1e9 / Double(records.count))
+        let verification = verifier?.summary
+        for (k, v) in verification?.failed ?? [:] { rejected[k, default: 0] += v }
         let report = Report(
-            pairsEstablished: handshakes.count, pairsFailed: 0, messagesSent: complete, messagesDelivered: 0,
+            pairsEstablished: handshakes.count, pairsFailed: 0, messagesSent: complete,
+            messagesDelivered: verification?.decrypted ?? 0,
             frames: records.count, busLoad: load, rejected: rejected, cryptoNs: Percentiles(p50: 0, p99: 0),
-            frameTimeNs: meanNs, keys: false, nonModbattFrames: nonModbatt, messagesByName: byName.sorted { $0.key < $1.key }.map { NameCount(name: $0.key, count: $0.value) },
+            frameTimeNs: meanNs, keys: verifier != nil, verification: verification, messages: verifier?.messages,
+            nonModbattFrames: nonModbatt, messagesByName: byName.sorted { $0.key < $1.key }.map { NameCount(name: $0.key, count: $0.value) },
             devices: devices.sorted(), durationS: spanS, frameList: entries)
-        return Result(lines: lines, report: report)
+        return Result(lines: lines, report: report, verificationLines: verifier?.summaryLines())
     }
 }
 

@@ -6,8 +6,8 @@ import ModbattProvisioning
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Inspect device key stores (ids, epochs, fingerprints; never secrets).",
-        subcommands: [Show.self]
+        abstract: "Device key stores: inspect, rotate, revoke, check (ids, generations, fingerprints; never secrets).",
+        subcommands: [Show.self, Rotate.self, Revoke.self, Check.self]
     )
 
     struct Show: AsyncParsableCommand {

@@ -185,6 +185,8 @@ struct DemoCommand: AsyncParsableCommand {
         Skip the key packages: derive each pair's keys in-process from the bridge's key halves and run the         sessions directly (faster; no device key stores).
         """)
     var directKeys = false
+    @Option(help: "Write every frame on the bus (provisioning, handshakes, traffic) to this candump log, e.g. for 'modbatt decode --keys'.")
+    var candump: String?
     @OptionGroup var global: GlobalOptions
 
     func validate() throws {
@@ -194,6 +196,7 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         var s = try pack.settings(seconds: seconds, prefix: "modbatt-demo")
         s.attacks = true
+        s.candumpPath = candump
         let summary: RunSummary
         if directKeys {
             summary = try await SimulationRunner.run(s, command: "demo", title: "modbatt demo", json: pack.json,

@@ -19,6 +19,7 @@ enum FlowRunner {
         var simLogger = logger
         simLogger.logLevel = max(logger.logLevel, .warning)
         config.logger = simLogger
+        let candump = try settings.candumpPath.map(CandumpFile.create)
         progress.update("booting \(settings.modules + 2) devices (binding keys, key stores) ...")
         let sim = try await PackSimulation(config)
         do {
@@ -48,6 +49,7 @@ enum FlowRunner {
                     }
                 }
             }
+            if let candump { try candump.write(await sim.recordedFrames()) }
             let stats = await sim.bus.statistics()
             let auditCount = await sim.audit.count
             try? await sim.audit.sync()
@@ -86,7 +88,7 @@ enum FlowRunner {
                 faults: RunSummary.Faults(dropped: stats.dropped, corrupted: stats.corrupted,
                                           duplicated: stats.duplicated, delayed: stats.delayed),
                 attacks: attacks, auditLog: sim.auditLogURL.path, auditEvents: auditCount,
-                keyStores: sim.keyStoreDirectory.path, candumpLog: nil, ignoredFrames: 0, resyncs: 0,
+                keyStores: sim.keyStoreDirectory.path, candumpLog: settings.candumpPath, ignoredFrames: 0, resyncs: 0,
                 ok: prov.allEstablished && attacksOK && traffic != nil)
         } catch {
             await sim.shutdown()
