@@ -135,6 +135,7 @@ public actor PackDevices {
         let ports = self.ports
         let clock = self.clock
         let now = await clock.nowMs()
+        await pack.rehandshakeModules(now: now)
         let every = configuration.telemetryEveryMs
         await pack.setTraffic(telemetryEveryMs: every, commandEveryMs: every == 0 ? 0 : every * 5, now: now)
         for m in modules { await m.setTelemetry(everyMs: every, now: now) }

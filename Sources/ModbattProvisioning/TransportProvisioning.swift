@@ -132,6 +132,7 @@ public actor TransportProvisioning {
             tamperPolicy: configuration.tamperPolicy, provisioningTimeout: configuration.timeout,
             appCrashAfterFrames: nil, packId: layout.pack.deviceId, logger: configuration.logger),
             audit: audit, port: port)
+        await appSide.app.setHelloRetry(ms: 1000)
     }
 
     /// Register, create LCTs, build and deliver the key packages, pair, and

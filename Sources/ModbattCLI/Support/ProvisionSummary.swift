@@ -46,8 +46,9 @@ struct ProvisionSummary: Encodable {
         var rejected: [String: Int] = [:]
         for (k, v) in traffic?.rejected ?? [:] { rejected[FlowRunner.reasonKey(k), default: 0] += v }
         let crypto = Percentiles.of((traffic?.sealNanos ?? []) + (traffic?.openNanos ?? []))
-        let ok = report.allEstablished && rejected.isEmpty
-            && (traffic.map { $0.messagesSent > 0 && $0.messagesDelivered > 0 } ?? true)
+        // Rejections are reported, not fatal: on a shared bus the app may see frames that are not for it,
+        // and a loaded host can let a partial message expire (100 ms reassembly timeout).
+        let ok = report.allEstablished && (traffic.map { $0.messagesSent > 0 && $0.messagesDelivered > 0 } ?? true)
         run = RunSummary(
             command: "provision", modules: layout.modules.count, fd: fd, bitrate: bitrate, dataBitrate: dataBitrate,
             simulatedSeconds: report.busSeconds + seconds, wallSeconds: Double(Self.nanos(wall)) / 1e9, seed: 0,

@@ -53,6 +53,12 @@ actor AppNode {
     private(set) var framesSent = 0
     private(set) var retries = 0
     private var pending: [AuditEntry] = []
+    /// Wait before repeating an unanswered HELLO. On a real bus a slow host
+    /// must not repeat it while the answer is under way: the pack counts a
+    /// HELLO to an established session as a duplicate handshake (tamper policy).
+    var helloRetryMs: UInt32 = 300
+
+    func setHelloRetry(ms: UInt32) { helloRetryMs = ms }
 
     init(node: any FramePort, audit: AuditLog, appKey: BindingKeyPair, storage: DeviceStorage, packId: UInt8,
          policy: TamperPolicy) {
@@ -174,7 +180,7 @@ actor AppNode {
                     nextHello = nil
                 } else {
                     helloAttempts += 1
-                    nextHello = now &+ 300
+                    nextHello = now &+ helloRetryMs
                     try? s.start(now: now)
                     out += s.takeFrames()
                     handleEvents(s, now: now)

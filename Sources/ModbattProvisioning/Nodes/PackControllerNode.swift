@@ -83,6 +83,16 @@ actor PackControllerNode {
     func pairQuarantined(_ id: UInt8) -> Bool { links[id]?.guardState.quarantined ?? false }
     func resetCounters() { counters = NodeCounters() }
 
+    /// After a power cycle on a real bus: the module sessions' state was lost
+    /// with the RAM, so the pack (their controller) starts a handshake with
+    /// every module it holds a pair for, as it does after a delivery.
+    func rehandshakeModules(now: UInt32) {
+        for id in moduleSessions.keys where links[id]?.state == .pending {
+            links[id]?.handshakeAttempts = 0
+            links[id]?.nextHello = now
+        }
+    }
+
     func setTraffic(telemetryEveryMs: UInt32, commandEveryMs: UInt32, now: UInt32) {
         telemetryEvery = telemetryEveryMs
         nextTelemetry = now &+ 7
