@@ -43,15 +43,20 @@ mkdir -p "$BUILD/crashes"
 for h in "${HARNESSES[@]}"; do
     work="$BUILD/work/$h"; log="$BUILD/$h.log"
     mkdir -p "$work"
-    "$BUILD/$h" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-        -max_len=4096 -artifact_prefix="$BUILD/crashes/$h-" "$work" "$HERE/corpus/$h" >"$log" 2>&1
-    status=$?
+    # CPU seconds too: on a shared machine exec/s of wall time says little.
+    TIMEFORMAT='%U %S'
+    cpu=$( { time "$BUILD/$h" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+        -max_len=4096 -artifact_prefix="$BUILD/crashes/$h-" "$work" "$HERE/corpus/$h" >"$log" 2>&1; \
+        echo "status $?" >>"$log"; } 2>&1 )
+    status=$(sed -n 's/^status //p' "$log" | tail -1)
+    cpu=$(echo "$cpu" | awk '{ printf "%.1f", $1 + $2 }')
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
     if [ "$status" -eq 0 ]; then
         passed=$((passed + 1))
-        echo "$h: ok, ${execs:-?} executions, ${rate:-?} exec/s, ${cov:-cov: ?}, ${SECONDS_EACH} s"
+        per_cpu=$(awk -v n="${execs:-0}" -v c="$cpu" 'BEGIN { if (c > 0) printf "%d", n / c; else print "?" }')
+        echo "$h: ok, ${execs:-?} executions, ${rate:-?} exec/s wall, $per_cpu exec per CPU-second ($cpu s CPU), ${cov:-cov: ?}, ${SECONDS_EACH} s"
     else
         failed=$((failed + 1))
         echo "$h: FAILED (exit $status), log $log"

@@ -10,7 +10,7 @@
 # package under build/swift-sanitize/ holding only CModbatt, Modbatt and
 # ModbattTests (symlinks to the real sources, nothing copied), builds it
 # with the sanitizer and runs its tests. Ends with one line
-# `swift sanitize (<kind>): N passed, M failed`; exits non-zero on failure.
+# `swift sanitize <kind>: N passed, M failed`; exits non-zero on failure.
 set -euo pipefail
 
 KIND="${1:-address}"; shift || true
@@ -79,5 +79,5 @@ if grep -qE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: Th
     failed=$((failed + 1))
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-echo "swift sanitize ($KIND): $passed passed, $failed failed"
+echo "swift sanitize $KIND: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
