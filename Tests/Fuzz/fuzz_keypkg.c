@@ -4,7 +4,8 @@
  * mb_keypkg_to_record) on arbitrary packages.
  *
  * Input: policy u8 (bit 0 app key pinned, bit 1 bootstrap allowed, bit 2
- * own component id known, bits 3..4 min_version), then the package.
+ * own component id known, bits 3..4 min_version, bit 5 own CAN device id
+ * known), then the package.
  * Invariants:
  *  - only a package the app sealed is opened: on MB_OK the signed part
  *    (everything but the 64-byte signature) equals one of the genuine
