@@ -94,25 +94,12 @@ public final class BridgeClient: Sendable {
         let endpoint = "POST /api/v1/lct/create"
         var raw = try await send(.POST, "/api/v1/lct/create", body: try encode(request, endpoint))
         defer { Self.wipe(&raw) }
-        let wire: CreateLCTWire
-        do { wire = try BridgeJSON.decode(CreateLCTWire.self, from: raw) } catch {
-            throw BridgeError(kind: .invalidResponse, endpoint: endpoint, status: 200,
-                              message: "unexpected answer: \(BridgeJSON.describe(error))")
-        }
-        func half(_ text: String?, _ field: String) throws -> KeyHalf {
-            guard let text, !text.isEmpty else {
-                throw BridgeError(kind: .invalidKeyMaterial, endpoint: endpoint, message: "\(field) is missing")
-            }
-            do { return try KeyHalf(encoded: text) } catch {
-                throw BridgeError(kind: .invalidKeyMaterial, endpoint: endpoint, message: "\(field): \(error)")
-            }
-        }
-        let device = try half(wire.deviceKeyHalf, "device_key_half")
-        let lctHalf = try half(wire.lctKeyHalf, "lct_key_half")
+        let created = try CreatedLCT.decode(raw, endpoint: endpoint)
         logger.info("LCT created", metadata: [
-            "lct_id": "\(wire.lct.lctId)", "device_key": "\(device.fingerprint)", "lct_key": "\(lctHalf.fingerprint)",
+            "lct_id": "\(created.lct.lctId)", "device_key": "\(created.deviceKeyHalf.fingerprint)",
+            "lct_key": "\(created.lctKeyHalf.fingerprint)",
         ])
-        return CreatedLCT(lct: wire.lct, deviceKeyHalf: device, lctKeyHalf: lctHalf)
+        return created
     }
 
     public func lct(id: String) async throws -> LCT {

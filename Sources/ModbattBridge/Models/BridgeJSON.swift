@@ -52,10 +52,12 @@ enum BridgeJSON {
 }
 
 extension KeyedDecodingContainer {
-    /// A Unix time sent as a number, a numeric string or an ISO-8601 string.
+    /// A Unix time sent as a number, a numeric string or an ISO-8601 string;
+    /// nil when absent or unusable (a number beyond Int64, e.g. `1e300`, is
+    /// unusable: converting it would trap and end the client process).
     func decodeTimestamp(_ key: Key) throws -> Int64? {
         if let n = try? decodeIfPresent(Int64.self, forKey: key) { return n }
-        if let d = try? decodeIfPresent(Double.self, forKey: key) { return Int64(d) }
+        if let d = try? decodeIfPresent(Double.self, forKey: key) { return Int64(exactly: d.rounded(.towardZero)) }
         guard let s = try? decodeIfPresent(String.self, forKey: key) else { return nil }
         if let n = Int64(s) { return n }
         if let date = try? Date(s, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
