@@ -175,7 +175,7 @@ enum KeyStoreCLI {
     private static func auditURL(path: String, explicit: String?) -> URL? {
         if let explicit { return URL(fileURLWithPath: explicit) }
         var isDir: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
         let folder = URL(fileURLWithPath: path)
         let candidate = (isDir.boolValue ? folder : folder.deletingLastPathComponent())
             .deletingLastPathComponent().appendingPathComponent("audit.jsonl")

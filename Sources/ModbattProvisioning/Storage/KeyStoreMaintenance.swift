@@ -37,7 +37,7 @@ extension KeyStoreSet {
     /// the same way separately.
     public func rotate(device: UInt8? = nil, bothEnds: Bool = true) throws -> [Change] {
         let selected = selection { device == nil || $0.involves(device!) }
-        if let device, selected.isEmpty { throw KeyStoreSetError.unknownDevice(device) }
+        if let device, selected.allSatisfy({ $0.indices.isEmpty }) { throw KeyStoreSetError.unknownDevice(device) }
         if bothEnds { try checkBothEnds(selected) }
         var changes: [Change] = []
         for (store, indices) in selected where !indices.isEmpty {
@@ -63,7 +63,7 @@ extension KeyStoreSet {
     /// is refused by its peers.
     public func revoke(device id: UInt8) throws -> [Change] {
         let selected = selection { $0.involves(id) }.map { s in (store: s.store, indices: s.store.deviceId == id ? [] : s.indices) }
-        guard selected.contains(where: { !$0.indices.isEmpty }) else { throw KeyStoreSetError.unknownDevice(id) }
+        guard !selected.allSatisfy({ $0.indices.isEmpty }) else { throw KeyStoreSetError.unknownDevice(id) }
         var changes: [Change] = []
         for (store, indices) in selected where !indices.isEmpty {
             let pairs = indices.map { i in
