@@ -31,14 +31,12 @@ extension KeysCommand {
         var device: String?
         @Flag(help: "Allow rotating pairs whose other end is not under PATH (rotate the peers separately).")
         var oneEnd = false
-        @Option(help: "Audit log to append to (default: audit.jsonl next to the key-store folder, if present).")
-        var audit: String?
-        @Flag(help: "Print one JSON document.") var json = false
+        @OptionGroup var output: KeyChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             _ = global.logger("modbatt.keys")
-            try await KeyStoreCLI.change(path, event: "keys_rotated", verb: "rotated", audit: audit, json: json) { set in
+            try await KeyStoreCLI.change(path, event: "keys_rotated", verb: "rotated", output: output) { set in
                 try set.rotate(device: device.map { try KeyStoreCLI.deviceId($0, in: set) }, bothEnds: !oneEnd)
             }
         }
@@ -63,14 +61,12 @@ extension KeysCommand {
 
         @Argument(help: "A <device>.flash key store, or a folder of them.") var path: String
         @Option(help: "The device to revoke: a device id (0x12, 18) or a store name (module-03).") var device: String
-        @Option(help: "Audit log to append to (default: audit.jsonl next to the key-store folder, if present).")
-        var audit: String?
-        @Flag(help: "Print one JSON document.") var json = false
+        @OptionGroup var output: KeyChangeOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             _ = global.logger("modbatt.keys")
-            try await KeyStoreCLI.change(path, event: "pair_revoked", verb: "revoked", audit: audit, json: json) { set in
+            try await KeyStoreCLI.change(path, event: "pair_revoked", verb: "revoked", output: output) { set in
                 try set.revoke(device: KeyStoreCLI.deviceId(device, in: set))
             }
         }
@@ -117,6 +113,13 @@ extension KeysCommand {
     }
 }
 
+/// Options of the subcommands that write key stores.
+struct KeyChangeOptions: ParsableArguments {
+    @Option(help: "Audit log to append to (default: audit.jsonl next to the key-store folder, if present).")
+    var audit: String?
+    @Flag(help: "Print one JSON document.") var json = false
+}
+
 /// What the key-store subcommands share: opening, device names, errors, audit, output.
 enum KeyStoreCLI {
     static func open(_ path: String, writable: Bool) throws -> KeyStoreSet {
@@ -135,12 +138,12 @@ enum KeyStoreCLI {
     }
 
     /// Open the stores for writing, apply `body`, audit and report the changes.
-    static func change(_ path: String, event: String, verb: String, audit: String?, json: Bool,
+    static func change(_ path: String, event: String, verb: String, output: KeyChangeOptions,
                        _ body: (KeyStoreSet) throws -> [KeyStoreSet.Change]) async throws {
         let set = try open(path, writable: true)
         let changes = try run { try body(set) }
-        let log = try await self.audit(changes, event: event, path: path, explicit: audit)
-        try report(changes, verb: verb, auditLog: log, json: json, path: path)
+        let log = try await audit(changes, event: event, path: path, explicit: output.audit)
+        try report(changes, verb: verb, auditLog: log, json: output.json, path: path)
     }
 
     /// `0x12`, `18` or a store name in `set`.
