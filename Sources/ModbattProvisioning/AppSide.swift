@@ -128,9 +128,7 @@ actor AppSide {
                 var server = BridgeServerConfiguration.ephemeral(
                     token: token, faults: FaultConfiguration(failRate: config.bridgeFailRate, seed: config.seed))
                 server.storage = .file(config.dataDirectory.appendingPathComponent("bridge.sqlite").path)
-                var l = Logger(label: "modbatt.sim.bridge")
-                l.logLevel = .critical
-                server.logger = l
+                server.logger = config.logger   // the caller's level: --log-level trace shows the bridge too
                 bridge = try await EmbeddedBridge.start(server)
             }
             clientConfig = BridgeClientConfiguration(baseURL: bridge!.baseURL, token: token,
@@ -138,8 +136,7 @@ actor AppSide {
         case .remote(let c):
             clientConfig = c
         }
-        var l = Logger(label: "modbatt.sim.client")
-        l.logLevel = .critical
+        let l = config.logger
         let c = try BridgeClient(configuration: clientConfig, logger: l)
         let r = try ProvisioningRegistry(path: config.dataDirectory.appendingPathComponent("registry.sqlite").path)
         client = c
@@ -467,8 +464,7 @@ actor AppSide {
                 // Created on the bridge but the answer was lost (a retried request, a crash):
                 // nobody holds its halves. Revoke it and create the pair's LCT again.
                 revoked += 1
-                _ = try await client.revokePairing(RevokePairingRequest(
-                    creator: config.creator, lctId: e.existingId!, reason: "key halves never received"))
+                try await revoke(e.existingId!, reason: "key halves never received", client)
                 _ = try? await audit.record("lct_revoked", [
                     "pair": .string(name), "lct_id": .string(e.existingId!), "reason": "halves never received"])
                 continue
@@ -486,14 +482,23 @@ actor AppSide {
                 return (m, revoked)
             case .alreadyProvisioned(let r):
                 revoked += 1
-                _ = try await client.revokePairing(RevokePairingRequest(
-                    creator: config.creator, lctId: r.lctId, reason: "key halves lost before packaging"))
+                try await revoke(r.lctId, reason: "key halves lost before packaging", client)
                 try registry.forgetLCT(bridge: bridgeKey, componentA: a, componentB: b)
                 _ = try? await audit.record("lct_revoked", [
                     "pair": .string(name), "lct_id": .string(r.lctId), "reason": "halves lost before packaging"])
             }
         }
         throw SimulationError.bridge("cannot create the LCT of \(name)")
+    }
+
+    /// Revoke an LCT; one the bridge already revoked counts as done (a retried
+    /// call whose first attempt went through, its answer lost: 410 LCT_REVOKED).
+    private func revoke(_ lctId: String, reason: String, _ client: BridgeClient) async throws {
+        do {
+            _ = try await client.revokePairing(RevokePairingRequest(creator: config.creator, lctId: lctId, reason: reason))
+        } catch let e as BridgeError where e.status == 410 {
+            logger.info("LCT \(lctId) was already revoked: \(e)")
+        }
     }
 
     /// Before a new package version: every current LCT is revoked on the
@@ -508,7 +513,7 @@ actor AppSide {
             let ends = pair.split(separator: "-", maxSplits: 1).map(String.init)
             guard ends.count == 2, let a = state.components[ends[0]], let b = state.components[ends[1]] else { continue }
             do {
-                _ = try await client.revokePairing(RevokePairingRequest(creator: config.creator, lctId: lctId, reason: reason))
+                try await revoke(lctId, reason: reason, client)
                 try registry.forgetLCT(bridge: bridgeKey, componentA: a, componentB: b)
             } catch {
                 throw SimulationError.bridge("revoking \(pair): \(error)")
