@@ -77,7 +77,7 @@ LIVE_PAN="-a -f -m300000 -w24"
 check "safety/handshake-under-attack"      pass "-DNN=4 -DCMAX=1 -DEMAX=0 -DBUDGET=1" "$SAFE_CC" "$SAFE_PAN"
 check "safety/rotation-under-attack"       pass "-DSTART_ESTABLISHED -DNN=2 -DCMAX=2 -DEMAX=1 -DBUDGET=1" "$SAFE_CC" "$SAFE_PAN"
 check "safety/restart-and-replays"         pass "-DSTART_ESTABLISHED -DNN=3 -DCMAX=1 -DEMAX=0 -DBUDGET=2" "$SAFE_CC" "$SAFE_PAN"
-check "liveness/recovers-after-attack"     pass "-DSTART_ESTABLISHED -DNO_GHOST -DNN=5 -DRESERVE=2 -DCMAX=1 -DEMAX=0 -DBUDGET=1" "$LIVE_CC" "$LIVE_PAN"
+check "liveness/recovers-after-attack"     pass "-DSTART_ESTABLISHED -DNO_GHOST -DNN=4 -DRESERVE=2 -DCMAX=1 -DEMAX=0 -DBUDGET=1" "$LIVE_CC" "$LIVE_PAN"
 
 # Broken variants: each property must be able to fail.
 check "broken/no-finish-check:confirmation" "conf_i" "-DNN=4 -DCMAX=1 -DEMAX=0 -DBUDGET=1 -DBROKEN_NO_FINISH_CHECK" "-DNOCLAIM" "$SAFE_PAN"
