@@ -213,9 +213,15 @@ actor World {
             try await drive(limit: .milliseconds(200), maxIdleMs: 10) { false }
             var rejected: [String: Int] = [:]
             var accepted = 0
-            var all = [await pack.counters, await app.counters]
-            for m in modules { all.append(await m.counters) }
-            for c in all {
+            // The attacks forge frames under a module's ids, so only the pack
+            // and the modules can accept one. The app's deliveries in the
+            // window are the pack's own reports about the attack (a pair
+            // quarantined after replays), not attack frames.
+            let app = await app.counters
+            for (k, v) in app.rejected { rejected[k, default: 0] += v }
+            var targets = [await pack.counters]
+            for m in modules { targets.append(await m.counters) }
+            for c in targets {
                 accepted += c.delivered
                 for (k, v) in c.rejected { rejected[k, default: 0] += v }
             }

@@ -68,6 +68,23 @@ struct SimulationTests {
         #expect(text.stdout.contains("key id "))
     }
 
+    /// On CAN FD each replayed message is one frame, so five replays trip the
+    /// counter-regression alert and quarantine the pair; the pack's report of
+    /// that to the app must not count as an accepted attack frame.
+    @Test("demo --fd: exit 0, every attack rejected, nothing forged delivered")
+    func demoFD() throws {
+        let dir = try CLIRunner.tempDir()
+        let j = try CLIRunner.run(["demo", "--fd", "--modules", "3", "--seconds", "1", "--json", "--dir", dir.path],
+                                  timeout: 90)
+        #expect(j.status == 0, "\(j.stderr)")
+        let doc = try RunDoc(j.stdout)
+        #expect(doc.int("pairs_established") == 4)
+        #expect(doc.int("forged_delivered") == 0)
+        let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
+        #expect(attacks.count == 4)
+        for a in attacks { #expect(a["accepted"] as? Int == 0, "\(a)") }
+    }
+
     @Test("demo --direct-keys: every replayed, tampered and forged message rejected, one rejection each")
     func demoDirect() throws {
         let dir = try CLIRunner.tempDir()
