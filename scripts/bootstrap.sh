@@ -12,7 +12,8 @@ APT_PACKAGES=(
   gcc-arm-none-eabi     # firmware cross-build (Cortex-M4)
   libnewlib-arm-none-eabi
   python3 python3-pip
-  valgrind              # deterministic instruction counts (benchmarks)
+  valgrind              # instruction counts (benchmarks), constant-time check (memcheck.h)
+  spin                  # model check of the handshake (docs/model/session.pml)
 )
 # Python modules for test vectors and cross-checks: module name -> PyPI package.
 PY_MODULES=(cryptography:cryptography cryptography_vectors:cryptography-vectors can:python-can)

@@ -1,34 +1,53 @@
 #!/usr/bin/env bash
-# Run every test: the C core (host library, firmware cross-build, C tests,
-# Python cross-check) and the Swift package. The last line totals them all:
-#   "N passed, M failed"
+# Run every test: the C core (host and firmware builds, clang warnings and
+# static analysis, C tests plain and under ASan/UBSan/LSan, the load test,
+# the constant-time check, bounded fuzzing), the Promela model of the
+# handshake, and the Swift package (tests, bounded fuzzing, benchmark smoke
+# run). The last line totals them all: "N passed, M failed".
+#
+#   MB_FUZZ_SECONDS   seconds per fuzz harness (default 10; the long runs
+#                     are in docs/security/FUZZING.md and SWIFT_HARDENING.md)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
 
 export MB_VECTORS_DIR="${MB_VECTORS_DIR:-$(python3 -c 'import cryptography_vectors,os;print(os.path.dirname(cryptography_vectors.__file__))')}"
+FUZZ_SECONDS="${MB_FUZZ_SECONDS:-10}"
 LOG_DIR="build/test-logs"
 mkdir -p "$LOG_DIR"
 status=0
 step() { echo; echo "==> $*"; }
+# Run a suite, keep its log for the total, and note a failure.
+suite() {
+  local log="$1"; shift
+  "$@" 2>&1 | tee "$LOG_DIR/$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+}
 
 step "C core: host library"
 make -s -C CSources || status=1
 step "C core: firmware cross-build (Cortex-M4, -Wall -Wextra -Werror), no heap/stdio symbols"
 make -s -C CSources CROSS=arm-none-eabi- all check-symbols || status=1
+step "C core: clang warnings (-Wpedantic -Wconversion -Wshadow -Werror) and clang static analyzer"
+make -s -C CSources clang analyze || status=1
 
 step "C tests (vectors, error paths, Python cross-check)"
-make -s -C Tests/CTests 2>&1 | tee "$LOG_DIR/ctests.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+suite ctests.log make -s -C Tests/CTests
+step "C tests under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer"
+suite ctests-san.log make -s -C Tests/CTests SANITIZE=1 LABEL="sanitized C tests"
 
 step "Load and faults (32-module pack, 100% bus load, 10^5 messages per profile)"
-make -s -C Tests/Load 2>&1 | tee "$LOG_DIR/load.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+suite load.log make -s -C Tests/Load
 
 step "Constant-time check (ctgrind method: valgrind with the secrets marked undefined)"
 { [ -f build/mbedtls-src/PATH ] || bash scripts/fetch-mbedtls-src.sh; } > "$LOG_DIR/mbedtls-src.log" 2>&1
-bash scripts/ct-check.sh 2>&1 | tee "$LOG_DIR/ct.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+suite ct.log bash scripts/ct-check.sh
+
+step "Fuzzing the C parsers (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS} s per harness)"
+suite fuzz.log bash scripts/fuzz.sh --seconds "$FUZZ_SECONDS"
+
+step "Model check of the handshake, rotation and resync (spin)"
+suite model.log bash scripts/model-check.sh
 
 # SwiftPM 6.3 can fail a rebuild in a used build folder with "unknown build
 # description"; not caching the build manifest avoids it.
@@ -38,10 +57,12 @@ swift build --build-tests "${SWIFT_FLAGS[@]}" 2>&1 | grep -E "error:|warning: .*
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 # Serially: several suites run whole packs, servers and real-time buses, and
 # on a 2-core machine running them all at once starves the timing-bounded
-# tests (the whole suite takes about a minute either way).
+# tests (the whole suite takes a few minutes either way).
 step "Swift tests"
-swift test --skip-build --no-parallel "${SWIFT_FLAGS[@]}" 2>&1 | tee "$LOG_DIR/swift.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+suite swift.log swift test --skip-build --no-parallel "${SWIFT_FLAGS[@]}"
+
+step "Fuzzing the Swift parsers (candump, socketcand, bridge JSON; ${FUZZ_SECONDS} s per harness)"
+suite fuzz-swift.log bash scripts/fuzz-swift.sh --seconds "$FUZZ_SECONDS"
 
 step "Benchmarks, quick mode (checks the suite runs; asserts nothing about time)"
 BENCH_BIN="$(swift build "${SWIFT_FLAGS[@]}" --show-bin-path)/ModbattBench"
@@ -54,7 +75,8 @@ else
   status=1
 fi
 
-python3 scripts/total_tests.py "C tests=$LOG_DIR/ctests.log" "swift=$LOG_DIR/swift.log" \
-  "benchmarks=$LOG_DIR/bench.log" "load=$LOG_DIR/load.log" \
-  "constant-time=$LOG_DIR/ct.log" || status=1
+echo
+python3 scripts/total_tests.py "C tests=$LOG_DIR/ctests.log" "sanitized C tests=$LOG_DIR/ctests-san.log" \
+  "load=$LOG_DIR/load.log" "constant-time=$LOG_DIR/ct.log" "fuzz=$LOG_DIR/fuzz.log" "model=$LOG_DIR/model.log" \
+  "swift=$LOG_DIR/swift.log" "swift fuzz=$LOG_DIR/fuzz-swift.log" "benchmarks=$LOG_DIR/bench.log" || status=1
 exit $status
