@@ -49,7 +49,7 @@ check() {
     figures="$(awk '/states, stored/ {s=$1} /depth reached/ {d=$(NF-2); sub(",","",d)}
                     /total actual memory usage/ {m=$1}
                     END {printf "%s states, depth %s, %s MB", s, d, m}' "$out" 2>/dev/null)"
-    figures="$figures, $(printf '%.1f' "$(echo "$t1 - $t0" | bc)") s"
+    figures="$figures, $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}') s"
     if [ ! -s "$out" ] || grep -q "Search not completed\|max search depth too small" "$out" &&
        ! grep -q "errors: [1-9]" "$out"; then
         result=FAIL; figures="no complete search ($figures)"
