@@ -3,7 +3,7 @@
 # static analysis, C tests plain and under ASan/UBSan/LSan, the load test,
 # the constant-time check, bounded fuzzing), the Promela model of the
 # handshake, and the Swift package (tests, bounded fuzzing, benchmark smoke
-# run). The last line totals them all: "N passed, M failed".
+# run, the safety layer under ASan). The last line totals them all: "N passed, M failed".
 #
 #   MB_FUZZ_SECONDS   seconds per fuzz harness (default 10; the long runs
 #                     are in docs/security/FUZZING.md and SWIFT_HARDENING.md)
@@ -61,6 +61,9 @@ swift build --build-tests "${SWIFT_FLAGS[@]}" 2>&1 | grep -E "error:|warning: .*
 step "Swift tests"
 suite swift.log swift test --skip-build --no-parallel "${SWIFT_FLAGS[@]}"
 
+step "Swift safety-layer tests under AddressSanitizer and LeakSanitizer"
+suite swift-sanitize.log bash scripts/swift-sanitize.sh address
+
 step "Fuzzing the Swift parsers (candump, socketcand, bridge JSON; ${FUZZ_SECONDS} s per harness)"
 suite fuzz-swift.log bash scripts/fuzz-swift.sh --seconds "$FUZZ_SECONDS"
 
@@ -78,5 +81,6 @@ fi
 echo
 python3 scripts/total_tests.py "C tests=$LOG_DIR/ctests.log" "sanitized C tests=$LOG_DIR/ctests-san.log" \
   "load=$LOG_DIR/load.log" "constant-time=$LOG_DIR/ct.log" "fuzz=$LOG_DIR/fuzz.log" "model=$LOG_DIR/model.log" \
-  "swift=$LOG_DIR/swift.log" "swift fuzz=$LOG_DIR/fuzz-swift.log" "benchmarks=$LOG_DIR/bench.log" || status=1
+  "swift=$LOG_DIR/swift.log" "swift fuzz=$LOG_DIR/fuzz-swift.log" \
+  "swift sanitize address=$LOG_DIR/swift-sanitize.log" "benchmarks=$LOG_DIR/bench.log" || status=1
 exit $status
