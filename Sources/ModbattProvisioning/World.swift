@@ -232,24 +232,34 @@ actor World {
                                        auditLines: lines)
         }
 
-        // Replay: the last complete telemetry messages of the first module, resent verbatim.
-        let firstModule = Self.moduleId(await activeModules().first ?? 1)
-        let victimFrames = recorded.filter { Self.isSessionFrame($0) && XferIds.deviceId($0.id) == firstModule
-            && XferIds.messageId($0.id) == 0x310 | UInt16(AppMessage.telemetry) }
+        // Each attack picks its own module where the pack has enough of them:
+        // a pair the replays got quarantined would refuse the tampered and
+        // forged frames before authentication ever saw them.
+        let targets = await activeModules()
+        func telemetryFrames(of module: Int) -> [CANFrame] {
+            recorded.filter { Self.isSessionFrame($0) && XferIds.deviceId($0.id) == Self.moduleId(module)
+                && XferIds.messageId($0.id) == 0x310 | UInt16(AppMessage.telemetry) }
+        }
+        func telemetryFrames(ofAttack index: Int) -> [CANFrame] {
+            guard let first = targets.first else { return telemetryFrames(of: 1) }
+            let own = telemetryFrames(of: targets[index % targets.count])
+            return own.isEmpty ? telemetryFrames(of: first) : own   // a silent module: fall back
+        }
+        // Replay: the last complete telemetry messages of a module, resent verbatim.
         attacks.append(try await measure("replay") {
-            let frames = Array(victimFrames.suffix(12))
+            let frames = Array(telemetryFrames(ofAttack: 0).suffix(12))
             for f in frames { try await sniffer.forge(f) }
             return frames.count
         })
         // Tamper: a captured message with one bit flipped in its last frame (the tag).
         attacks.append(try await measure("tamper") {
-            let copy = Self.tampered(Self.lastMessage(victimFrames))
+            let copy = Self.tampered(Self.lastMessage(telemetryFrames(ofAttack: 1)))
             for f in copy { try await sniffer.forge(f) }
             return copy.count
         })
         // Forge: whole messages (chunks 1..5 of 5) under a module's id with made-up payloads.
         attacks.append(try await measure("forge") {
-            guard let template = victimFrames.last else { return 0 }
+            guard let template = telemetryFrames(ofAttack: 2).last else { return 0 }
             var g = SplitMix64(seed: config.seed)
             var n = 0
             let size = template.isFD ? 64 : 8
