@@ -33,21 +33,33 @@ make -s -C CSources clang analyze || status=1
 
 step "C tests (vectors, error paths, Python cross-check)"
 suite ctests.log make -s -C Tests/CTests
-step "C tests under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer"
-suite ctests-san.log make -s -C Tests/CTests SANITIZE=1 LABEL="sanitized C tests"
-
 step "Load and faults (32-module pack, 100% bus load, 10^5 messages per profile)"
 suite load.log make -s -C Tests/Load
 
-step "Constant-time check (ctgrind method: valgrind with the secrets marked undefined)"
-{ [ -f build/mbedtls-src/PATH ] || bash scripts/fetch-mbedtls-src.sh; } > "$LOG_DIR/mbedtls-src.log" 2>&1
-suite ct.log bash scripts/ct-check.sh
-
-step "Fuzzing the C parsers (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS} s per harness)"
-suite fuzz.log bash scripts/fuzz.sh --seconds "$FUZZ_SECONDS"
-
-step "Model check of the handshake, rotation and resync (spin)"
-suite model.log bash scripts/model-check.sh
+# The hardening suites below are single-threaded and do not touch Swift:
+# they run in the background while the Swift package builds, and their logs
+# are shown after the build (the Swift tests, some of them time-bounded,
+# run only once they are done).
+hardening() {
+  local log="$1"; shift
+  "$@" > "$LOG_DIR/$log" 2>&1
+  echo $? > "$LOG_DIR/$log.rc"
+}
+HARDENING=(
+  "ctests-san.log|C tests under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer"
+  "ct.log|Constant-time check (ctgrind method: valgrind with the secrets marked undefined)"
+  "fuzz.log|Fuzzing the C parsers (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS} s per harness)"
+  "model.log|Model check of the handshake, rotation and resync (spin)"
+)
+step "Hardening suites started in the background: sanitizers, constant time, fuzzing, model check"
+(
+  hardening ctests-san.log make -s -C Tests/CTests SANITIZE=1 LABEL="sanitized C tests"
+  { [ -f build/mbedtls-src/PATH ] || bash scripts/fetch-mbedtls-src.sh; } > "$LOG_DIR/mbedtls-src.log" 2>&1
+  hardening ct.log bash scripts/ct-check.sh
+  hardening fuzz.log bash scripts/fuzz.sh --seconds "$FUZZ_SECONDS"
+  hardening model.log bash scripts/model-check.sh
+) &
+HARDENING_PID=$!
 
 # SwiftPM 6.3 can fail a rebuild in a used build folder with "unknown build
 # description"; not caching the build manifest avoids it.
@@ -55,6 +67,15 @@ SWIFT_FLAGS=(--traits SocketCANSetup --disable-build-manifest-caching)
 step "Swift build (all targets and tests)"
 swift build --build-tests "${SWIFT_FLAGS[@]}" 2>&1 | grep -E "error:|warning: .*/(Sources|Tests)/|Build complete" | tail -20
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+wait "$HARDENING_PID"
+for entry in "${HARDENING[@]}"; do
+  log="${entry%%|*}"
+  step "${entry#*|}"
+  cat "$LOG_DIR/$log"
+  [ "$(cat "$LOG_DIR/$log.rc" 2>/dev/null)" = 0 ] || status=1
+done
+
 # Serially: several suites run whole packs, servers and real-time buses, and
 # on a 2-core machine running them all at once starves the timing-bounded
 # tests (the whole suite takes a few minutes either way).
