@@ -20,7 +20,11 @@ public func fuzzSocketcand(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let outputs = whole.feed(bytes)
     checkSplitFeeding(bytes, matches: outputs)
     for case .message(let message) in outputs {
-        invariant(message.hasPrefix("<") && message.hasSuffix(">"), "framed message is not '< … >'")
+        // Bytes, not Characters: a combining mark after '<' (e.g. U+06DA)
+        // joins it into one grapheme, so hasPrefix("<") is false although the
+        // framer did its job; the parsers then refuse the message.
+        invariant(message.utf8.first == UInt8(ascii: "<") && message.utf8.last == UInt8(ascii: ">"),
+                  "framed message is not '< … >'")
         invariant(message.utf8.count <= SocketcandProtocol.maxMessageLength, "framed message of \(message.utf8.count) bytes")
         checkCommand(message)
         checkReply(message)
