@@ -229,12 +229,15 @@ public enum SocketcandProtocol {
     }
 
     /// Error text safe to put inside `< error … >`: printable ASCII, no brackets, at most 120 characters.
+    /// Printable ASCII without '<' '>', single spaces, at most 120
+    /// characters: the form a parsed error text has, so formatting what was
+    /// parsed gives the same line again.
     static func sanitize(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars.prefix(120) {
             if scalar == "<" || scalar == ">" || !(0x20..<0x7F).contains(scalar.value) { out += "?" } else { out.unicodeScalars.append(scalar) }
         }
-        return out
+        return out.split(separator: " ").joined(separator: " ")
     }
 
     static func clip<S: StringProtocol>(_ s: S) -> String { sanitize(String(s.prefix(20))) }
@@ -294,6 +297,15 @@ public struct SocketcandFramer: Sendable {
                 out.append(.error("'<' inside a message"))
                 buffer.removeAll(keepingCapacity: true)
                 buffer.append(byte)
+                continue
+            }
+            if byte >= 0x80 {
+                // The protocol is ASCII. Decoding other bytes would swap each
+                // for a 3-byte U+FFFD (past maxLength) or join a mark to '<'.
+                out.append(.error("non-ASCII or control characters"))
+                buffer.removeAll(keepingCapacity: true)
+                inMessage = false
+                discarding = true
                 continue
             }
             buffer.append(byte)
