@@ -17,8 +17,6 @@
 #include "modbatt/mb_util.h"
 
 #define OFF_KEYID  2u
-#define OFF_NONCE  6u
-#define OFF_MAC   22u
 
 /* Never called: an observer sends nothing and draws no nonces. */
 static int no_rng(void *user, uint8_t *out, size_t len)
@@ -117,7 +115,6 @@ static int on_reply(mb_observer *o, mb_role sender, const uint8_t *msg, size_t l
     const mb_session *p = pair_of(o);
     mb_role initiator = sender == MB_ROLE_CONTROLLER ? MB_ROLE_DEVICE : MB_ROLE_CONTROLLER;
     uint8_t keys[MBS_HS_KEYS_LEN];
-    uint8_t mac[MB_SESSION_MAC_LEN];
     int ret;
 
     if (len != MB_SESSION_REPLY_LEN) {
@@ -129,18 +126,8 @@ static int on_reply(mb_observer *o, mb_role sender, const uint8_t *msg, size_t l
     if (!o->hello_seen[initiator]) {
         return MB_ERR_STATE;
     }
-    ret = mbs_hs_keys(p->pair_secret, p->key_id, o->hello[initiator] + OFF_NONCE,
-                      msg + OFF_NONCE, p->cfg.device_id, initiator, keys);
-    if (ret == MB_OK) {
-        ret = mbs_hs_mac(keys, "mb1 resp", o->hello[initiator], msg, OFF_MAC, mac);
-    }
-    if (ret == MB_OK && mb_ct_compare(mac, msg + OFF_MAC, sizeof(mac)) != 0) {
-        ret = MB_ERR_AUTH;
-    }
-    if (ret == MB_OK) {
-        ret = mbs_hs_mac(keys, "mb1 init", o->hello[initiator], msg, MB_SESSION_REPLY_LEN,
-                         o->expect);
-    }
+    ret = mbs_hs_check_reply(p->pair_secret, p->key_id, p->cfg.device_id, initiator,
+                             o->hello[initiator], msg, keys, o->expect);
     if (ret == MB_OK) {
         memcpy(o->hs_keys, keys, sizeof(keys));
         o->hs_pending = 1u;
@@ -148,7 +135,6 @@ static int on_reply(mb_observer *o, mb_role sender, const uint8_t *msg, size_t l
         out->handshake = MB_OBS_HS_REPLY;
     }
     mb_wipe(keys, sizeof(keys));
-    mb_wipe(mac, sizeof(mac));
     return ret;
 }
 

@@ -155,6 +155,31 @@ static int on_hello(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_
     return answer_hello(s, msg, now_ms);
 }
 
+int mbs_hs_check_reply(const uint8_t ps[32], const uint8_t key_id[4], uint8_t device_id,
+                       mb_role initiator, const uint8_t *hello, const uint8_t *reply,
+                       uint8_t keys[MBS_HS_KEYS_LEN], uint8_t finish[MB_SESSION_MAC_LEN])
+{
+    uint8_t mac[MB_SESSION_MAC_LEN];
+    int ret = mbs_hs_keys(ps, key_id, hello + OFF_NONCE, reply + OFF_NONCE, device_id,
+                          initiator, keys);
+
+    if (ret == MB_OK) {
+        ret = mbs_hs_mac(keys, "mb1 resp", hello, reply, OFF_MAC, mac);
+    }
+    if (ret == MB_OK && mb_ct_compare(mac, reply + OFF_MAC, sizeof(mac)) != 0) {
+        ret = MB_ERR_AUTH;         /* tampered, replayed, or another key */
+    }
+    if (ret == MB_OK) {
+        ret = mbs_hs_mac(keys, "mb1 init", hello, reply, MB_SESSION_REPLY_LEN, finish);
+    }
+    if (ret != MB_OK) {
+        mb_wipe(keys, MBS_HS_KEYS_LEN);
+        mb_wipe(finish, MB_SESSION_MAC_LEN);
+    }
+    mb_wipe(mac, sizeof(mac));
+    return ret;
+}
+
 /* Initiator: check MAC_R, send FINISH, switch to the new keys. */
 static int on_reply(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_ms)
 {
@@ -173,17 +198,8 @@ static int on_reply(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_
         return hs_fail(s, MB_MSG_REPLY, ret);
     }
     build_hello(s, hello);
-    ret = mbs_hs_keys(s->pair_secret, s->key_id, s->hs.n_i, msg + OFF_NONCE,
-                      s->cfg.device_id, s->cfg.role, keys);
-    if (ret == MB_OK) {
-        ret = mbs_hs_mac(keys, "mb1 resp", hello, msg, OFF_MAC, mac);
-    }
-    if (ret == MB_OK && mb_ct_compare(mac, msg + OFF_MAC, sizeof(mac)) != 0) {
-        ret = MB_ERR_AUTH;         /* tampered, replayed, or another key */
-    }
-    if (ret == MB_OK) {
-        ret = mbs_hs_mac(keys, "mb1 init", hello, msg, MB_SESSION_REPLY_LEN, mac);
-    }
+    ret = mbs_hs_check_reply(s->pair_secret, s->key_id, s->cfg.device_id, s->cfg.role,
+                             hello, msg, keys, mac);
     if (ret == MB_OK) {
         ret = mbs_send_wire(s, mb_msg_id(s->cfg.role, MB_MSG_FINISH), false, mac, sizeof(mac));
     }

@@ -29,6 +29,16 @@ int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
                const uint8_t *hello, const uint8_t *reply, size_t reply_len,
                uint8_t mac[16]);
 
+/* mb_session_hs.c
+ * Check a REPLY (MB_SESSION_REPLY_LEN bytes) against the HELLO it answers:
+ * derive the handshake keys from both nonces, verify MAC_R in constant time
+ * and compute MAC_I, the FINISH the initiator sends. The session's
+ * initiator and a passive observer check a REPLY the same way.
+ * MB_ERR_AUTH when MAC_R does not verify; keys and finish are then wiped. */
+int mbs_hs_check_reply(const uint8_t ps[32], const uint8_t key_id[4], uint8_t device_id,
+                       mb_role initiator, const uint8_t *hello, const uint8_t *reply,
+                       uint8_t keys[MBS_HS_KEYS_LEN], uint8_t finish[MB_SESSION_MAC_LEN]);
+
 /* mb_session.c */
 void mbs_emit(const mb_session *s, mb_event_type type, uint16_t msg_id, int code,
               uint32_t epoch, uint64_t counter);
