@@ -45,7 +45,7 @@ for h in "${HARNESSES[@]}"; do
     mkdir -p "$work"
     # CPU seconds too: on a shared machine exec/s of wall time says little.
     TIMEFORMAT='%U %S'
-    cpu=$( { time "$BUILD/$h" -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+    cpu=$( { time "$BUILD/$h" -max_total_time="$SECONDS_EACH" -seed="${MB_FUZZ_SEED:-0}" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
         -max_len=4096 -artifact_prefix="$BUILD/crashes/$h-" "$work" "$HERE/corpus/$h" >"$log" 2>&1; \
         echo "status $?" >>"$log"; } 2>&1 )
     status=$(sed -n 's/^status //p' "$log" | tail -1)

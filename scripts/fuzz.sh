@@ -60,6 +60,7 @@ for h in "${HARNESSES[@]}"; do
   cp -n Tests/Fuzz/corpus/"$h"/* "$corpus"/ 2>/dev/null || true
   limit=(-max_total_time="$SECONDS_EACH")
   [ -n "$RUNS" ] && limit=(-runs="$RUNS")
+  limit+=(-seed="${MB_FUZZ_SEED:-0}")   # 0: libFuzzer picks one; CI fixes it
   "$bin" "${limit[@]}" -rss_limit_mb="$RSS_MB" -timeout=10 -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "$corpus" > "$log" 2>&1
   rc=$?

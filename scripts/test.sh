@@ -7,12 +7,15 @@
 #
 #   MB_FUZZ_SECONDS   seconds per fuzz harness (default 10; the long runs
 #                     are in docs/security/FUZZING.md and SWIFT_HARDENING.md)
+#   MB_FUZZ_SEED      libFuzzer seed (default 1, so a CI run replays the same
+#                     search from the committed corpora; 0 = random)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
 
 export MB_VECTORS_DIR="${MB_VECTORS_DIR:-$(python3 -c 'import cryptography_vectors,os;print(os.path.dirname(cryptography_vectors.__file__))')}"
 FUZZ_SECONDS="${MB_FUZZ_SECONDS:-10}"
+export MB_FUZZ_SEED="${MB_FUZZ_SEED:-1}"
 LOG_DIR="build/test-logs"
 mkdir -p "$LOG_DIR"
 status=0
