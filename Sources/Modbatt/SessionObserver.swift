@@ -71,10 +71,9 @@ public struct SessionObserver: ~Copyable {
     /// Observe the pair whose keys are `pairKeys` (either end's).
     public init(profile: SecureSession.Profile, deviceId: UInt8, pairKeys: borrowing PairKeys) throws(ModbattError) {
         var keys = SecureSession.cKeys(pairKeys)
-        var ps = [UInt8](repeating: 0, count: 32)
-        let code = mb_session_pair_secret(&keys, &ps)
+        let ps = SecretBytes(zeroed: 32)   // wiped when it goes
+        let code = ps.withUnsafeMutableBytes { mb_session_pair_secret(&keys, $0.bindMemory(to: UInt8.self).baseAddress) }
         mb_pair_keys_wipe(&keys)
-        defer { ps.withUnsafeMutableBytes { mb_wipe($0.baseAddress, $0.count) } }
         try ModbattError.check(code)
         let keyId = pairKeys.keyId
         let made = ps.withUnsafeBytes { Self.make(profile: profile, deviceId: deviceId, pairSecret: $0, keyId: keyId) }
@@ -157,10 +156,14 @@ public struct SessionObserver: ~Copyable {
                                     epoch: r.epoch, counter: r.counter))
     }
 
-    /// Sender and type from a session message id (bits 28...18: 0x300 | direction | type).
+    /// Sender and type from a session frame's CAN id, by the C core's parsers.
     private static func senderAndType(_ id: UInt32) -> (sender: SecureSession.Role, type: UInt8) {
-        let messageId = (id >> 18) & 0x7FF
-        return (messageId & 0x010 == 0 ? .controller : .device, UInt8(messageId & 0xF))
+        var fields = mb_canid()
+        var role = MB_ROLE_CONTROLLER
+        var type: UInt32 = 0
+        _ = mb_canid_decode(id, &fields)            // accepted by mb_observer_rx: a valid session id
+        _ = mb_msg_parse_id(fields.msg_id, &role, &type)
+        return (role == MB_ROLE_CONTROLLER ? .controller : .device, UInt8(truncatingIfNeeded: type))
     }
 
     private static func release(_ observer: UnsafeMutablePointer<mb_observer>,
