@@ -43,9 +43,11 @@ enum FlowRunner {
                     let a = try await sim.runAttacks()
                     attackReport = a
                     for x in a.attacks {
-                        progress.step("attack: \(x.name): \(x.accepted) accepted, rejected "
-                                      + x.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
-                                          .joined(separator: ", "))
+                        // A replayed package is refused whole by the device (no frame counts).
+                        let why = x.rejected.isEmpty ? "refused"
+                            : "rejected " + x.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                                .joined(separator: ", ")
+                        progress.step("attack: \(x.name): \(x.accepted) accepted, \(why)")
                     }
                 }
             }
