@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build and run the Swift libFuzzer harnesses (Tests/Fuzz/swift,
-# docs/security/SWIFT_HARDENING.md) for a bounded time each.
+# docs/security/SWIFT_HARDENING.md).
 #
-#   scripts/fuzz-swift.sh [--seconds N] [harness ...]
+#   scripts/fuzz-swift.sh --ci [harness ...]   what CI runs: the fixed number of inputs
+#                                              of Tests/Fuzz/swift/ci-runs.txt, seed 1
+#   scripts/fuzz-swift.sh [--seconds N] [harness ...]   a search bounded by time
 #
 # Each harness starts from its committed seeds (Tests/Fuzz/swift/corpus/<h>,
 # read only) plus a scratch corpus under build/fuzz-swift/work/<h>; a crash
@@ -14,12 +16,14 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HERE="$ROOT/Tests/Fuzz/swift"
 BUILD="$ROOT/build/fuzz-swift"
 SECONDS_EACH=20
+CI_MODE=0
 HARNESSES=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) SECONDS_EACH="$2"; shift 2 ;;
         --seconds=*) SECONDS_EACH="${1#*=}"; shift ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        --ci) CI_MODE=1; shift ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) HARNESSES+=("$1"); shift ;;
     esac
 done
@@ -42,11 +46,26 @@ passed=0; failed=0
 mkdir -p "$BUILD/crashes"
 for h in "${HARNESSES[@]}"; do
     work="$BUILD/work/$h"; log="$BUILD/$h.log"
+    limit=(-max_total_time="$SECONDS_EACH" -seed="${MB_FUZZ_SEED:-0}")
+    bound="${SECONDS_EACH} s"
+    if [ "$CI_MODE" -eq 1 ]; then
+        # Deterministic: fixed inputs and seed, a fresh scratch corpus, no
+        # time-driven reload, no guidance from compared values (addresses),
+        # the same hash seed in every process. The timeout only catches a hang.
+        runs=$(awk -v h="$h" '$1 == h { print $2 }' "$HERE/ci-runs.txt")
+        [ -n "$runs" ] || { echo "$h: no entry in Tests/Fuzz/swift/ci-runs.txt"; failed=$((failed + 1)); continue; }
+        rm -rf "$work"
+        limit=(-runs="$runs" -seed="${MB_FUZZ_SEED:-1}" -reload=0 -use_cmp=0)
+        bound="$runs inputs"
+    fi
     mkdir -p "$work"
+    # The committed seeds in a fixed order (a directory's listing order
+    # depends on the file system).
+    find "$HERE/corpus/$h" -type f | LC_ALL=C sort | paste -sd, - > "$BUILD/$h.seeds"
     # CPU seconds too: on a shared machine exec/s of wall time says little.
     TIMEFORMAT='%U %S'
-    cpu=$( { time "$BUILD/$h" -max_total_time="$SECONDS_EACH" -seed="${MB_FUZZ_SEED:-0}" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-        -max_len=4096 -artifact_prefix="$BUILD/crashes/$h-" "$work" "$HERE/corpus/$h" >"$log" 2>&1; \
+    cpu=$( { time SWIFT_DETERMINISTIC_HASHING=1 "$BUILD/$h" "${limit[@]}" -print_final_stats=1 -timeout=60 -rss_limit_mb=2048 \
+        -max_len=4096 -artifact_prefix="$BUILD/crashes/$h-" -seed_inputs=@"$BUILD/$h.seeds" "$work" >"$log" 2>&1; \
         echo "status $?" >>"$log"; } 2>&1 )
     status=$(sed -n 's/^status //p' "$log" | tail -1)
     cpu=$(echo "$cpu" | awk '{ printf "%.1f", $1 + $2 }')
@@ -56,7 +75,7 @@ for h in "${HARNESSES[@]}"; do
     if [ "$status" -eq 0 ]; then
         passed=$((passed + 1))
         per_cpu=$(awk -v n="${execs:-0}" -v c="$cpu" 'BEGIN { if (c > 0) printf "%d", n / c; else print "?" }')
-        echo "$h: ok, ${execs:-?} executions, ${rate:-?} exec/s wall, $per_cpu exec per CPU-second ($cpu s CPU), ${cov:-cov: ?}, ${SECONDS_EACH} s"
+        echo "$h: ok, ${execs:-?} executions, ${rate:-?} exec/s wall, $per_cpu exec per CPU-second ($cpu s CPU), ${cov:-cov: ?}, $bound"
     else
         failed=$((failed + 1))
         echo "$h: FAILED (exit $status), log $log"

@@ -5,17 +5,22 @@
 # handshake, and the Swift package (tests, bounded fuzzing, benchmark smoke
 # run, the safety layer under ASan). The last line totals them all: "N passed, M failed".
 #
-#   MB_FUZZ_SECONDS   seconds per fuzz harness (default 10; the long runs
-#                     are in docs/security/FUZZING.md and SWIFT_HARDENING.md)
+# Pass or fail does not depend on the machine's speed or load, on the
+# environment or on the stack layout (docs/TESTING.md): fuzzing runs a fixed
+# number of inputs with a fixed seed (the time-bounded searches are separate
+# commands, docs/security/FUZZING.md), and timing figures are reported,
+# never asserted.
+#
 #   MB_FUZZ_SEED      libFuzzer seed (default 1, so a CI run replays the same
-#                     search from the committed corpora; 0 = random)
+#                     search from the committed corpora)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
 
 export MB_VECTORS_DIR="${MB_VECTORS_DIR:-$(python3 -c 'import cryptography_vectors,os;print(os.path.dirname(cryptography_vectors.__file__))')}"
-FUZZ_SECONDS="${MB_FUZZ_SECONDS:-10}"
 export MB_FUZZ_SEED="${MB_FUZZ_SEED:-1}"
+# The load test's knobs are for hand runs; CI runs its defaults.
+unset "${!MB_LOAD_@}"
 LOG_DIR="build/test-logs"
 mkdir -p "$LOG_DIR"
 status=0
@@ -51,7 +56,7 @@ hardening() {
 HARDENING=(
   "ctests-san.log|C tests under AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer"
   "ct.log|Constant-time check (ctgrind method: valgrind with the secrets marked undefined)"
-  "fuzz.log|Fuzzing the C parsers (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS} s per harness)"
+  "fuzz.log|Fuzzing the C parsers (libFuzzer + ASan/UBSan, a fixed number of inputs per harness)"
   "model.log|Model check of the handshake, rotation and resync (spin)"
 )
 step "Hardening suites started in the background: sanitizers, constant time, fuzzing, model check"
@@ -59,7 +64,7 @@ step "Hardening suites started in the background: sanitizers, constant time, fuz
   hardening ctests-san.log make -s -C Tests/CTests SANITIZE=1 LABEL="sanitized C tests"
   { [ -f build/mbedtls-src/PATH ] || bash scripts/fetch-mbedtls-src.sh; } > "$LOG_DIR/mbedtls-src.log" 2>&1
   hardening ct.log bash scripts/ct-check.sh
-  hardening fuzz.log bash scripts/fuzz.sh --seconds "$FUZZ_SECONDS"
+  hardening fuzz.log bash scripts/fuzz.sh --ci
   hardening model.log bash scripts/model-check.sh
 ) &
 HARDENING_PID=$!
@@ -88,8 +93,8 @@ suite swift.log swift test --skip-build --no-parallel "${SWIFT_FLAGS[@]}"
 step "Swift safety-layer tests under AddressSanitizer and LeakSanitizer"
 suite swift-sanitize.log bash scripts/swift-sanitize.sh address
 
-step "Fuzzing the Swift parsers (candump, socketcand, bridge JSON; ${FUZZ_SECONDS} s per harness)"
-suite fuzz-swift.log bash scripts/fuzz-swift.sh --seconds "$FUZZ_SECONDS"
+step "Fuzzing the Swift parsers (candump, socketcand, bridge JSON; a fixed number of inputs per harness)"
+suite fuzz-swift.log bash scripts/fuzz-swift.sh --ci
 
 step "Benchmarks, quick mode (checks the suite runs; asserts nothing about time)"
 BENCH_BIN="$(swift build "${SWIFT_FLAGS[@]}" --show-bin-path)/ModbattBench"
