@@ -17,7 +17,6 @@ struct ClientRetryTests {
                              clientLogger: capture.logger("client")) { bridge, client in
             let registry = try ProvisioningRegistry(path: nil)
             let provisioner = Provisioner(client: client, registry: registry, creator: "demo-user")
-            let start = ContinuousClock.now
             var ids: [String] = []
             for run in 0..<2 {  // the second run is a re-run: it must change nothing
                 ids = []
@@ -34,7 +33,6 @@ struct ClientRetryTests {
                     }
                 }
             }
-            #expect(ContinuousClock.now - start < .seconds(20))
             let counts = try await bridge.counts()
             #expect(counts.components == 5)
             #expect(counts.lcts == 3)
@@ -137,18 +135,19 @@ struct ClientRetryTests {
         let bridge = try await startBridge()
         let url = bridge.baseURL
         await bridge.stop()
-        let config = BridgeClientConfiguration(baseURL: url, token: testToken, connectTimeout: .milliseconds(300),
-                                               requestTimeout: .milliseconds(300),
-                                               retry: fastRetry(attempts: 50, total: .milliseconds(800)))
+        let config = BridgeClientConfiguration(baseURL: url, token: testToken, connectTimeout: .seconds(1),
+                                               requestTimeout: .seconds(1),
+                                               retry: fastRetry(attempts: 3, total: .seconds(10)))
         let client = try BridgeClient(configuration: config)
         let start = ContinuousClock.now
         let e = await expectBridgeError { _ = try await client.registerComponent(.init(creator: "u", componentData: "x")) }
-        let elapsed = ContinuousClock.now - start
-        #expect(elapsed < .milliseconds(2500))
+        // Only a hang fails this bound; the attempts show the retries and
+        // their end (pass/fail must not depend on the machine's speed).
+        #expect(ContinuousClock.now - start < .seconds(30))
         #expect(e?.kind == .transport || e?.kind == .timeout)
         #expect(e?.status == nil)
         #expect(e?.description.hasPrefix("POST /api/v1/components/register:") == true)
-        #expect((e?.attempts ?? 0) > 1)
+        #expect(e?.attempts == 3)
         await client.shutdown()
     }
 
@@ -157,14 +156,13 @@ struct ClientRetryTests {
         let bridge = try await startBridge(faults: FaultConfiguration(latencyMilliseconds: 3000))
         let config = BridgeClientConfiguration(baseURL: bridge.baseURL, token: testToken,
                                                requestTimeout: .milliseconds(200),
-                                               retry: fastRetry(attempts: 10, total: .seconds(1)))
+                                               retry: fastRetry(attempts: 3, total: .seconds(20)))
         let client = try BridgeClient(configuration: config)
         let start = ContinuousClock.now
         let e = await expectBridgeError { _ = try await client.component(id: "comp_x") }
-        let elapsed = ContinuousClock.now - start
         #expect(e?.kind == .timeout)
-        #expect(elapsed < .milliseconds(2500))
-        #expect((e?.attempts ?? 0) >= 2)
+        #expect(ContinuousClock.now - start < .seconds(30))   // a hang guard, not a speed test
+        #expect(e?.attempts == 3)
         await client.shutdown()
         await bridge.stop()
     }
@@ -178,7 +176,7 @@ struct ClientRetryTests {
         let start = ContinuousClock.now
         call.cancel()
         let result = await call.result
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(30))   // a hang guard; kind and attempts prove it
         guard case .failure(let error) = result, let e = error as? BridgeError else {
             Issue.record("expected a BridgeError, got \(result)")
             return
