@@ -97,13 +97,13 @@ struct SocketCANTests {
         defer { Task { await a.close(); await b.close() } }
         let classic = try CANFrame(id: 0x1ABC_DEF0, data: [1, 2, 3])
         try await a.send(classic)
-        let got = try await b.frames.next(timeout: .seconds(2))
+        let got = try await b.frames.next(timeout: .seconds(30))
         #expect(got?.frame == classic)
         #expect(got.map { abs(($0.timestamp - CANTime.now()).seconds) < 5 } == true)
         if fdCapable {
             let fd = try CANFrame(id: 0x123, fd: true, bitRateSwitch: true, data: [UInt8](repeating: 7, count: 48))
             try await a.send(fd)
-            #expect(try await b.frames.next(timeout: .seconds(2))?.frame == fd)
+            #expect(try await b.frames.next(timeout: .seconds(30))?.frame == fd)
         }
         // Own frames only on request.
         #expect(try await a.frames.next(timeout: .milliseconds(100)) == nil)
@@ -117,10 +117,10 @@ struct SocketCANTests {
         try await tx.send(CANFrame(id: 0x101, data: [1]))
         try await tx.send(CANFrame(id: 0x100, extended: true, data: [2])) // extended with the same number: filtered out
         try await tx.send(CANFrame(id: 0x100, data: [3]))
-        #expect(try await rx.frames.next(timeout: .seconds(2))?.frame.data == [3])
+        #expect(try await rx.frames.next(timeout: .seconds(30))?.frame.data == [3])
         try rx.setFilters([])
         try await tx.send(CANFrame(id: 0x101, data: [4]))
-        #expect(try await rx.frames.next(timeout: .seconds(2))?.frame.data == [4])
+        #expect(try await rx.frames.next(timeout: .seconds(30))?.frame.data == [4])
         await #expect(throws: CANTransportError.unsupportedFrame("CAN FD frame on a socket opened without canFD")) {
             try await tx.send(CANFrame(id: 1, fd: true, data: [1]))
         }
@@ -133,6 +133,6 @@ struct SocketCANTests {
         let me = try SocketCANTransport(interface: "vcan0", options: .init(canFD: false, receiveOwnFrames: true))
         defer { Task { await me.close() } }
         try await me.send(CANFrame(id: 0x55, data: [5]))
-        #expect(try await me.frames.next(timeout: .seconds(2))?.frame.id == 0x55)
+        #expect(try await me.frames.next(timeout: .seconds(30))?.frame.id == 0x55)
     }
 }

@@ -79,7 +79,7 @@ struct SocketcandServerTests {
         try await client.send(CANFrame(id: 0x7, data: []))
         #expect(try await local.frames.next(timeout: .seconds(15))?.frame.id == 0x7)
         // The error reply travels back on its own; wait for the client to read it.
-        let deadline = ContinuousClock.now + .seconds(3)
+        let deadline = ContinuousClock.now + .seconds(30)   // ends as soon as the error arrives
         while client.serverErrors().isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(client.serverErrors() == ["unknown command"])
 
@@ -215,12 +215,12 @@ struct SocketcandServerTests {
     }
 
     @Test func pythonScriptHintsWhenPythonCanIsMissing() throws {
-        // `python3 -S` skips site-packages, so python-can cannot be imported.
+        // `python3 -I -S` skips site-packages and ignores PYTHONPATH, so python-can cannot be imported.
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("Python/socketcand_roundtrip.py").path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-S", script, "127.0.0.1", "1", "vcan0"]
+        process.arguments = ["python3", "-I", "-S", script, "127.0.0.1", "1", "vcan0"]
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = Pipe()
@@ -271,6 +271,7 @@ struct SocketcandServerTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning { process.terminate() }
+        process.waitUntilExit()   // terminationStatus of a running process traps
         let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         if process.terminationStatus == 3 {

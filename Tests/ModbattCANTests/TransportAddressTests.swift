@@ -36,7 +36,7 @@ struct TransportAddressTests {
         let local = try await TransportAddress("virtual:local").open(virtualBus: bus)
         let remote = try await TransportAddress("socketcand://127.0.0.1:\(server.port)/vcan0").open()
         try await remote.send(CANFrame(id: 0x42, data: [1]))
-        #expect(try await local.frames.next(timeout: .seconds(3))?.frame.id == 0x42)
+        #expect(try await local.frames.next(timeout: .seconds(30))?.frame.id == 0x42)
         await remote.close()
         await #expect(throws: TransportAddressError("virtual:x needs a virtual bus to attach to")) {
             _ = try await TransportAddress.virtual(node: "x").open()

@@ -11,7 +11,7 @@ struct VirtualBusTests {
         let bus = VirtualBus()
         let app = await bus.attach(name: "app"), pack = await bus.attach(name: "pack")
         try await app.send(CANFrame(id: 0x123, data: [1, 2, 3]))
-        let got = try await pack.frames.next(timeout: .seconds(2))
+        let got = try await pack.frames.next(timeout: .seconds(30))
         #expect(got?.frame == (try CANFrame(id: 0x123, data: [1, 2, 3])))
         // 11-bit id, 3 bytes: 34 + 24 + 13 + floor(57 / 4) = 85 bits = 170 us at 500k.
         #expect(got?.timestamp == .microseconds(170))
@@ -30,7 +30,7 @@ struct VirtualBusTests {
         try await c.send(frame(0x100 << 18 | 0x5)) // extended, same base id as 0x100: loses to it
         try await c.send(frame(0x001, extended: false))
         await bus.resume()
-        let got = try await rx.frames.prefix(5, timeout: .seconds(2)).map(\.frame.id)
+        let got = try await rx.frames.prefix(5, timeout: .seconds(30)).map(\.frame.id)
         // Round 1: heads 0x300 (a), 0x100 (b), ext 0x100.. (c) -> b. Round 2: 0x300, ext -> ext (base 0x100).
         // Round 3: 0x300 vs 0x001 -> 0x001. Then a's FIFO: 0x300, 0x050.
         #expect(got == [0x100, 0x100 << 18 | 0x5, 0x001, 0x300, 0x050])
@@ -60,7 +60,7 @@ struct VirtualBusTests {
         for i in 0..<4 { try await tx.send(frame(0x1000 + UInt32(i))) }
         try await tx.send(CANFrame(id: 0x1ABC_DEF0, fd: true, bitRateSwitch: true, data: [UInt8](repeating: 0, count: 64)))
         await bus.resume()
-        let got = try await rx.frames.prefix(5, timeout: .seconds(2))
+        let got = try await rx.frames.prefix(5, timeout: .seconds(30))
         #expect(got.map(\.timestamp) == [
             .microseconds(320), .microseconds(640), .microseconds(960), .microseconds(1280),
             .microseconds(1280) + .nanoseconds(453_500),
@@ -81,7 +81,7 @@ struct VirtualBusTests {
         let bus = VirtualBus(VirtualBus.Configuration(bitrate: 250_000, stuffing: .none))
         let tx = await bus.attach(name: "tx"), rx = await bus.attach(name: "rx")
         try await tx.send(frame(0x1ABC_DEF0))
-        #expect(try await rx.frames.next(timeout: .seconds(2))?.timestamp == .microseconds(524))
+        #expect(try await rx.frames.next(timeout: .seconds(30))?.timestamp == .microseconds(524))
     }
 
     @Test func clockedNodesAreDeterministic() async throws {
@@ -262,8 +262,8 @@ struct VirtualBusTests {
         #expect(a.trace.count > 1800)        // 32 x 2 x 30 telemetry frames minus ~1% dropped
         #expect(a.stats.dropped > 0)
         #expect(a.stats.load > 0.3 && a.stats.load < 0.6)
-        // 3 s of bus time take about 0.4 s of CPU in a debug build; the wall-clock
-        // bound is loose because CI machines may be heavily shared.
-        #expect(a.wall < .seconds(30))
+        // 3 s of bus time take about 0.4 s of CPU in a debug build: this bound
+        // only catches a hang (virtual time that stopped advancing).
+        #expect(a.wall < .seconds(120))
     }
 }

@@ -24,7 +24,7 @@ struct BusServeTests {
         try await Task.sleep(for: .milliseconds(100))   // rawmode grace
         let frame = try CANFrame(id: 0x0C00_0005, extended: true, data: [1, 2, 3])
         try await a.send(frame)
-        let got = try await b.frames.next(timeout: .seconds(5))
+        let got = try await b.frames.next(timeout: .seconds(30))
         #expect(got?.frame == frame)
         await a.close()
         await b.close()

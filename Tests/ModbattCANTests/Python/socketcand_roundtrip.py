@@ -61,8 +61,8 @@ def main():
         bus_a.send(can.Message(arbitration_id=0x7FF, is_extended_id=False, data=[]))
 
         # The Swift side replies after it got our three frames; the last reply is 0x321#FF.
-        seen_a = collect(bus_a, 3, 10.0)
-        seen_b = collect(bus_b, 6, 10.0)
+        seen_a = collect(bus_a, 3, 25.0)  # bounds a hang only: returns once 3 arrived
+        seen_b = collect(bus_b, 6, 25.0)
         extra_a = collect(bus_a, 1, 0.3)
     finally:
         bus_a.shutdown()
