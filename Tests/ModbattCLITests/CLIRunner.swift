@@ -43,14 +43,23 @@ struct CLIRunner {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
+        process.environment = childEnvironment(environment, dataDir: dir.appendingPathComponent("data"))
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
         try process.run()
         return Running(process: process, out: out, err: err)
+    }
+
+    /// The child's environment: this process's without the `MODBATT_*`
+    /// settings a developer may have exported (a test passes what it needs),
+    /// and a data folder of its own, so no test reads or writes the real home
+    /// and none depends on it being writable.
+    static func childEnvironment(_ extra: [String: String], dataDir: URL) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("MODBATT_") }
+        env["MODBATT_DATA_DIR"] = dataDir.path
+        for (k, v) in extra { env[k] = v }
+        return env
     }
 
     /// Run to completion (killed after `timeout` seconds).
