@@ -8,13 +8,14 @@
 # deliberately broken variant must make spin report the violation named.
 # Ends with "model: N passed, M failed"; exits 1 on any failure.
 #
-#   MODEL_TIMEOUT  seconds allowed per check (default 300)
+#   MODEL_TIMEOUT  seconds allowed per check (default 900: a hang guard, a
+#                  check takes 10-45 s on a shared 2-core machine)
 #   MODEL_KEEP     directory to keep each check's pan output in (optional)
 set -u
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL="$ROOT/docs/model/session.pml"
-TIMEOUT="${MODEL_TIMEOUT:-300}"
+TIMEOUT="${MODEL_TIMEOUT:-900}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 passed=0
