@@ -34,9 +34,24 @@ for entry in "${PY_MODULES[@]}"; do
   python3 -c "import ${entry%%:*}" 2>/dev/null || pip_missing+=("${entry##*:}")
 done
 if ((${#pip_missing[@]})); then
-  echo "bootstrap: pip installing ${pip_missing[*]}"
-  python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}" 2>&1 \
-    | grep -v -i "running pip as the 'root' user" || true
+  echo "bootstrap: pip installing ${pip_missing[*]} for $(command -v python3)"
+  pip_install() {
+    python3 -m pip install -q --disable-pip-version-check "$@" "${pip_missing[@]}" 2>&1 \
+      | grep -v -i "running pip as the 'root' user" || true
+  }
+  # Debian's own python3 refuses pip installs (PEP 668) unless told otherwise.
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-pip >/dev/null
+  fi
+  out=$(pip_install)
+  if [[ "$out" == *externally-managed-environment* ]]; then
+    out=$(pip_install --break-system-packages)
+  fi
+  [ -z "$out" ] || echo "$out"
+  for entry in "${PY_MODULES[@]}"; do
+    python3 -c "import ${entry%%:*}" 2>/dev/null || { echo "bootstrap: python3 cannot import ${entry%%:*}" >&2; exit 1; }
+  done
 fi
 
 if ! command -v swift >/dev/null 2>&1; then
