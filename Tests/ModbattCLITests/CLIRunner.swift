@@ -78,7 +78,7 @@ struct CLIRunner {
         func interrupt() { kill(process.processIdentifier, SIGINT) }
 
         /// Wait until stdout contains `text`.
-        func waitForOutput(_ text: String, timeout: Double = 20) throws -> String {
+        func waitForOutput(_ text: String, timeout: Double = 60) throws -> String {   // returns once it appears
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 let s = stdoutSoFar
