@@ -22,7 +22,9 @@ struct BridgeCommand: AsyncParsableCommand {
         @Option(help: "Port to listen on (0 = any free port).") var port = 8080
         @Option(help: "SQLite database file (default: bridge.sqlite in the per-user data folder).") var db: String?
         @Flag(help: "Keep everything in memory; nothing survives a restart.") var memory = false
-        @Option(help: "Bearer token clients must send (default: $MODBATT_BRIDGE_TOKEN).") var token: String?
+        @Option(help: "Token clients must send (default: $MODBATT_BRIDGE_TOKEN).") var token: String?
+        @Option(help: "Header the token is accepted in: bearer (Authorization: Bearer), x-api-key (as the API-Bridge's security layer), or both.")
+        var auth = "both"
         @Flag(help: "Accept calls without a token (loopback only; for local experiments).") var noAuth = false
         @Option(help: "Fault injection: added latency per API call, in milliseconds.") var latencyMs = 0
         @Option(help: "Fault injection: share of API calls (0...1) answered with 500.") var failRate = 0.0
@@ -46,6 +48,7 @@ struct BridgeCommand: AsyncParsableCommand {
             }
             guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
             if noAuth && token != nil { throw ValidationError("--no-auth and --token exclude each other") }
+            guard acceptedSchemes != nil else { throw ValidationError("--auth must be bearer, x-api-key or both") }
             if noAuth && !Self.isLoopback(host) {
                 throw ValidationError("--no-auth is only allowed on a loopback --host")
             }
@@ -53,6 +56,12 @@ struct BridgeCommand: AsyncParsableCommand {
 
         static func isLoopback(_ host: String) -> Bool {
             host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
+
+        /// `--auth` as the set of accepted headers; nil for an unknown name.
+        var acceptedSchemes: Set<BridgeAuthScheme>? {
+            if auth.lowercased() == "both" { return Set(BridgeAuthScheme.allCases) }
+            return BridgeAuthScheme(name: auth).map { [$0] }
         }
 
         func run() async throws {
@@ -78,7 +87,8 @@ struct BridgeCommand: AsyncParsableCommand {
             let faults = FaultConfiguration(latencyMilliseconds: latencyMs, failRate: failRate, burst429Length: burst429,
                                             burst429Chance: burstChance, retryAfterSeconds: retryAfter, seed: seed)
             let config = BridgeServerConfiguration(
-                host: host, port: port, storage: storage, auth: auth, faults: faults,
+                host: host, port: port, storage: storage, auth: auth,
+                authSchemes: acceptedSchemes ?? Set(BridgeAuthScheme.allCases), faults: faults,
                 rateLimitPerSecond: rateLimit > 0 ? rateLimit : nil, challengeLifetimeSeconds: challengeLifetime,
                 logger: logger)
             let where_ = switch storage {
@@ -87,7 +97,9 @@ struct BridgeCommand: AsyncParsableCommand {
             case .defaultFile: "the per-user data folder"
             }
             let host = self.host
-            let authText = noAuth ? "DISABLED (--no-auth)" : "bearer token"
+            let headerText = BridgeAuthScheme.allCases.filter { acceptedSchemes?.contains($0) ?? true }
+                .map { $0 == .bearer ? "Authorization: Bearer" : "X-API-Key" }.joined(separator: " or ")
+            let authText = noAuth ? "DISABLED (--no-auth)" : "token in \(headerText)"
             let faultText = faults.isActive
                 ? "; faults: latency \(latencyMs) ms, 500 rate \(failRate), 429 bursts of \(burst429), seed \(seed)" : ""
             do {
@@ -114,13 +126,15 @@ struct BridgeCommand: AsyncParsableCommand {
             abstract: "Call an API-Bridge's /health with the client configuration (file, environment, flags).",
             discussion: """
                 Settings come from --config (or $MODBATT_BRIDGE_CONFIG), then MODBATT_BRIDGE_URL, \
-                MODBATT_BRIDGE_TOKEN, MODBATT_BRIDGE_CA_FILE, MODBATT_BRIDGE_TIMEOUT, then these flags.
+                MODBATT_BRIDGE_TOKEN, MODBATT_BRIDGE_AUTH, MODBATT_BRIDGE_CA_FILE, MODBATT_BRIDGE_TIMEOUT, then these flags.
                 """
         )
 
         @Option(help: "JSON client configuration file.") var config: String?
         @Option(help: "Bridge base URL, e.g. https://bridge.example:8443.") var url: String?
-        @Option(help: "Bearer token.") var token: String?
+        @Option(help: "Bridge token.") var token: String?
+        @Option(help: "Header the token travels in: bearer or x-api-key (default: $MODBATT_BRIDGE_AUTH, else bearer).")
+        var auth: String?
         @Option(help: "PEM file of a CA to trust in addition to the system's.") var caFile: String?
         @Option(help: "Bound on the whole call, retries included, in seconds.") var timeout: Double?
         @Flag(help: "Allow plain http to a host other than loopback.") var allowInsecureHttp = false
@@ -129,7 +143,9 @@ struct BridgeCommand: AsyncParsableCommand {
             do {
                 let configuration = try BridgeClientConfiguration.resolve(
                     file: config,
-                    overrides: .init(baseURL: url, token: token, caCertificateFile: caFile, totalTimeoutSeconds: timeout,
+                    overrides: .init(baseURL: url, token: token,
+                                     authScheme: try auth.map { try BridgeClientConfiguration.authScheme($0, from: "--auth") },
+                                     caCertificateFile: caFile, totalTimeoutSeconds: timeout,
                                      allowInsecureHTTP: allowInsecureHttp ? true : nil))
                 var logger = Logger(label: "modbatt.bridge.client") { StreamLogHandler.standardError(label: $0) }
                 logger.logLevel = .warning

@@ -123,7 +123,8 @@ struct ProvisionCommand: AsyncParsableCommand {
         case .bridge(let why):
             let lower = why.lowercased()
             if lower.contains("401") || lower.contains("unauthorized") {
-                return "API-Bridge \(bridge) refused the token (401): check MODBATT_BRIDGE_TOKEN or bridge.token"
+                return "API-Bridge \(bridge) refused the token (401): check MODBATT_BRIDGE_TOKEN or bridge.token, "
+                    + "and the header it travels in (MODBATT_BRIDGE_AUTH or bridge.auth: bearer or x-api-key)"
             }
             return "API-Bridge \(bridge): \(ErrorText.oneLine(why))"
         default:
@@ -142,9 +143,18 @@ struct ProvisionCommand: AsyncParsableCommand {
         // An unreachable bridge is reported after a few seconds, not after the default 30.
         let retry = RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(100), maxDelay: .seconds(1),
                                 totalTimeout: .seconds(10), jitterSeed: 1)
-        let c = BridgeClientConfiguration(baseURL: url, token: token, connectTimeout: .seconds(3),
-                                          requestTimeout: .seconds(10), retry: retry)
-        return c
+        let envAuth = ProcessInfo.processInfo.environment[BridgeClientConfiguration.Environment.auth] ?? ""
+        let auth: BridgeAuthScheme
+        if envAuth.isEmpty {
+            auth = pack.bridgeAuth ?? .bearer
+        } else {
+            guard let scheme = BridgeAuthScheme(name: envAuth) else {
+                throw CLIError("MODBATT_BRIDGE_AUTH must be \"bearer\" or \"x-api-key\", not '\(envAuth)'")
+            }
+            auth = scheme
+        }
+        return BridgeClientConfiguration(baseURL: url, token: token, authScheme: auth, connectTimeout: .seconds(3),
+                                         requestTimeout: .seconds(10), retry: retry)
     }
 
     private func dataDirectory(_ pack: PackConfig) throws -> URL {

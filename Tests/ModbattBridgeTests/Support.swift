@@ -46,8 +46,10 @@ struct CaptureHandler: LogHandler {
 /// Start an in-memory bridge on an ephemeral port.
 func startBridge(token: String? = testToken, faults: FaultConfiguration = FaultConfiguration(),
                  storage: BridgeServerConfiguration.Storage = .memory, rateLimit: Double? = nil,
-                 challengeLifetime: Int = 300, logger: Logger? = nil) async throws -> EmbeddedBridge {
+                 challengeLifetime: Int = 300, authSchemes: Set<BridgeAuthScheme> = Set(BridgeAuthScheme.allCases),
+                 logger: Logger? = nil) async throws -> EmbeddedBridge {
     var config = BridgeServerConfiguration.ephemeral(token: token, faults: faults)
+    config.authSchemes = authSchemes
     config.storage = storage
     config.rateLimitPerSecond = rateLimit
     config.challengeLifetimeSeconds = challengeLifetime
@@ -61,10 +63,11 @@ func fastRetry(attempts: Int = 8, total: Duration = .seconds(10), seed: UInt64 =
                 jitterSeed: seed)
 }
 
-func makeClient(_ bridge: EmbeddedBridge, token: String? = testToken, retry: RetryPolicy = fastRetry(),
-                requestTimeout: Duration = .seconds(5), logger: Logger? = nil) throws -> BridgeClient {
-    let config = BridgeClientConfiguration(baseURL: bridge.baseURL, token: token, requestTimeout: requestTimeout,
-                                           retry: retry)
+func makeClient(_ bridge: EmbeddedBridge, token: String? = testToken, authScheme: BridgeAuthScheme = .bearer,
+                retry: RetryPolicy = fastRetry(), requestTimeout: Duration = .seconds(5),
+                logger: Logger? = nil) throws -> BridgeClient {
+    let config = BridgeClientConfiguration(baseURL: bridge.baseURL, token: token, authScheme: authScheme,
+                                           requestTimeout: requestTimeout, retry: retry)
     return try BridgeClient(configuration: config, logger: logger ?? quietLogger("test.client"))
 }
 
@@ -108,10 +111,14 @@ struct RawAnswer {
 
 /// Send exactly these bytes (a raw client for malformed input).
 func raw(_ bridge: EmbeddedBridge, _ method: HTTPMethod, _ path: String, body: String? = nil,
-         token: String? = testToken, contentType: String = "application/json") async throws -> RawAnswer {
+         token: String? = testToken, authScheme: BridgeAuthScheme = .bearer,
+         contentType: String = "application/json") async throws -> RawAnswer {
     var request = HTTPClientRequest(url: bridge.baseURL + path)
     request.method = method
-    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+    if let token {
+        let auth = authScheme.header(token: token)
+        request.headers.add(name: auth.name, value: auth.value)
+    }
     if let body {
         request.headers.add(name: "Content-Type", value: contentType)
         request.body = .bytes(ByteBuffer(string: body))

@@ -19,14 +19,14 @@ struct ProvisionTests {
         let busPort: Int
         var pack: CLIRunner.Running?
 
-        init(modules: Int = 2, startPack: Bool = true) throws {
+        init(modules: Int = 2, startPack: Bool = true, bridgeAuth: String = "both") throws {
             dir = try CLIRunner.tempDir()
             config = dir.appendingPathComponent("pack.json").path
             let list = (1...modules).map { #"{"serial": "BM-T\#($0)", "device_id": \#(15 + $0)}"# }
             try #"{"pack": {"serial": "PC-T1"}, "modules": [\#(list.joined(separator: ", "))]}"#
                 .write(toFile: config, atomically: true, encoding: .utf8)
             bridge = try CLIRunner.start(["bridge", "serve", "--port", "0", "--memory", "--token", ProvisionTests.token,
-                                          "--log-level", "error"])
+                                          "--auth", bridgeAuth, "--log-level", "error"])
             let line = try bridge.waitForOutput("listening on")
             guard let r = line.range(of: "listening on ") else { throw CLIRunner.RunnerError(line) }
             bridgeURL = String(line[r.upperBound...].prefix { !$0.isWhitespace })
@@ -47,10 +47,11 @@ struct ProvisionTests {
         var data: String { dir.appendingPathComponent("app").path }
         var can: String { "socketcand:127.0.0.1:\(busPort)" }
 
-        func provision(_ extra: [String] = [], token: String? = ProvisionTests.token,
+        func provision(_ extra: [String] = [], token: String? = ProvisionTests.token, environment: [String: String] = [:],
                        timeout: Double = 120) throws -> CLIRunner.Result {
             var env: [String: String] = ["MODBATT_BRIDGE_TOKEN": token ?? ""]
             if token == nil { env["MODBATT_BRIDGE_TOKEN"] = "" }
+            env.merge(environment) { $1 }
             return try CLIRunner.run(["provision", "--config", config, "--bridge", bridgeURL, "--can", can,
                                       "--data", data] + extra, timeout: timeout, environment: env)
         }
@@ -83,6 +84,30 @@ struct ProvisionTests {
             out[d["device"] as? String ?? "?"] = d["result"] as? String
         }
         return out
+    }
+
+    @Test("against a bridge that takes only X-API-Key: refused with Bearer, provisioned with bridge.auth or MODBATT_BRIDGE_AUTH")
+    func apiKeyBridge() throws {
+        let bench = try Bench(modules: 1, bridgeAuth: "x-api-key")
+        defer { bench.close() }
+        #expect(try bench.bridge.waitForOutput("listening on").contains("auth: token in X-API-Key;"))
+        expectOneLineError(try bench.provision(), status: 1, contains: "refused the token (401)")
+        let bad = try bench.provision(environment: ["MODBATT_BRIDGE_AUTH": "basic"])
+        expectOneLineError(bad, status: 1, contains: "MODBATT_BRIDGE_AUTH must be \"bearer\" or \"x-api-key\", not 'basic'")
+        let viaEnv = try bench.provision(["--json", "--traffic", "0"], environment: ["MODBATT_BRIDGE_AUTH": "x-api-key"])
+        #expect(viaEnv.status == 0, "\(viaEnv.stderr)")
+        #expect(try Self.json(viaEnv)["pairs_established"] as? Int == 2)
+        // The same from the pack config's bridge.auth; the second run finds everything provisioned.
+        var doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bench.config)))
+            as? [String: Any])
+        doc["bridge"] = ["auth": "X-API-Key"]
+        try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: bench.config))
+        let viaConfig = try bench.provision(["--json", "--traffic", "0"])
+        #expect(viaConfig.status == 0, "\(viaConfig.stderr)")
+        #expect(Self.results(try Self.json(viaConfig)) == ["pack": "already_provisioned", "module-01": "already_provisioned"])
+        doc["bridge"] = ["auth": "cookie"]
+        try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: bench.config))
+        expectOneLineError(try bench.provision(), status: 1, contains: "bridge.auth: must be \"bearer\" or \"x-api-key\"")
     }
 
     @Test("provisions every device, encrypted traffic works, a second run registers nothing and reports them as provisioned")

@@ -169,7 +169,10 @@ public final class BridgeClient: Sendable {
                 request.method = method
                 request.headers.add(name: "Accept", value: "application/json")
                 request.headers.add(name: "User-Agent", value: "modbatt-bridge-client/1")
-                if let token = configuration.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                if let token = configuration.token {
+                    let auth = configuration.authScheme.header(token: token)
+                    request.headers.add(name: auth.name, value: auth.value)
+                }
                 if let body {
                     request.headers.add(name: "Content-Type", value: "application/json")
                     request.body = .bytes(ByteBuffer(bytes: body))

@@ -38,6 +38,6 @@ struct APIError: Error, Sendable {
     static func challengeNotFound(_ id: String) -> APIError {
         APIError(.notFound, "CHALLENGE_NOT_FOUND", "pairing challenge not found", details: "challenge_id \(id)")
     }
-    static let unauthorized = APIError(.unauthorized, "UNAUTHORIZED", "missing or invalid bearer token")
+    static let unauthorized = APIError(.unauthorized, "UNAUTHORIZED", "missing or invalid API token")
     static let internalError = APIError(.internalServerError, "INTERNAL_ERROR", "internal error")
 }

@@ -12,7 +12,7 @@ public struct BridgeServerConfiguration: Sendable {
         case defaultFile
     }
 
-    /// Bearer-token authentication.
+    /// Token authentication (the header it may come in: `authSchemes`).
     public enum Auth: Sendable, Equatable {
         case token(String)
         /// No authentication (local experiments only; logged as a warning).
@@ -25,6 +25,10 @@ public struct BridgeServerConfiguration: Sendable {
     public var port: Int
     public var storage: Storage
     public var auth: Auth
+    /// The headers a token is accepted in: both by default; `[.apiKey]`
+    /// behaves like the API-Bridge as deployed, `[.bearer]` like Modbatt's
+    /// bridge before it spoke `X-API-Key`.
+    public var authSchemes: Set<BridgeAuthScheme>
     public var faults: FaultConfiguration
     /// Requests per second over all clients before answering 429; nil = unlimited.
     public var rateLimitPerSecond: Double?
@@ -35,6 +39,7 @@ public struct BridgeServerConfiguration: Sendable {
     public var logger: Logger
 
     public init(host: String = "127.0.0.1", port: Int = 8080, storage: Storage = .defaultFile, auth: Auth,
+                authSchemes: Set<BridgeAuthScheme> = Set(BridgeAuthScheme.allCases),
                 faults: FaultConfiguration = FaultConfiguration(), rateLimitPerSecond: Double? = nil,
                 challengeLifetimeSeconds: Int = 300, maxBodyBytes: Int = 64 * 1024,
                 logger: Logger = Logger(label: "modbatt.bridge.server")) {
@@ -42,6 +47,7 @@ public struct BridgeServerConfiguration: Sendable {
         self.port = port
         self.storage = storage
         self.auth = auth
+        self.authSchemes = authSchemes
         self.faults = faults
         self.rateLimitPerSecond = rateLimitPerSecond
         self.challengeLifetimeSeconds = challengeLifetimeSeconds

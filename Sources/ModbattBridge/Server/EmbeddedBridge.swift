@@ -129,7 +129,7 @@ public final class EmbeddedBridge: Sendable {
                                                        retryAfterSeconds: max(configuration.faults.retryAfterSeconds, 1)))
         }
         switch configuration.auth {
-        case .token(let token): router.add(middleware: BearerAuthMiddleware(token: token))
+        case .token(let token): router.add(middleware: TokenAuthMiddleware(token: token, schemes: configuration.authSchemes))
         case .disabled: logger.warning("authentication DISABLED (--no-auth): any local client may call the bridge")
         }
         BridgeRoutes(store: store, maxBodyBytes: configuration.maxBodyBytes, logger: logger).add(to: router)

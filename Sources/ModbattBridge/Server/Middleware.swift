@@ -107,22 +107,36 @@ struct RateLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// `Authorization: Bearer <token>` on `/api/` calls, compared in constant time.
-struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+/// The token on `/api/` calls, in `Authorization: Bearer <token>` or
+/// `X-API-Key: <token>` as `schemes` allow, compared in constant time.
+struct TokenAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]
+    let schemes: Set<BridgeAuthScheme>
 
-    init(token: String) {
+    init(token: String, schemes: Set<BridgeAuthScheme>) {
         self.token = Array(token.utf8)
+        self.schemes = schemes
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard request.uri.path.hasPrefix("/api/") else { return try await next(request, context) }
-        guard let header = request.headers[.authorization] else { throw APIError.unauthorized }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer",
-              Self.constantTimeEquals(Array(parts[1].trimmingCharacters(in: .whitespaces).utf8), token)
+        guard let presented = presentedToken(request.headers),
+              Self.constantTimeEquals(Array(presented.utf8), token)
         else { throw APIError.unauthorized }
         return try await next(request, context)
+    }
+
+    /// The token from the first accepted header the request carries.
+    private func presentedToken(_ headers: HTTPFields) -> String? {
+        if schemes.contains(.apiKey), let key = headers.first(where: { $0.name.canonicalName == "x-api-key" })?.value {
+            return key.trimmingCharacters(in: .whitespaces)
+        }
+        if schemes.contains(.bearer), let header = headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+            return parts[1].trimmingCharacters(in: .whitespaces)
+        }
+        return nil
     }
 
     /// Time depends on the lengths only, not on where the bytes differ.

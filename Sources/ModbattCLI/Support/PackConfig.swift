@@ -1,4 +1,5 @@
 import Foundation
+import ModbattBridge
 import ModbattProvisioning
 
 /// The pack config file of `modbatt provision` and `modbatt pack`
@@ -20,6 +21,8 @@ struct PackConfig {
     var fd: Bool
     var bridgeURL: String?
     var bridgeToken: String?
+    /// The header the token travels in (`bridge.auth`); nil: the client's default.
+    var bridgeAuth: BridgeAuthScheme?
     var creator: String?
     /// The whole document, for writing binding keys back without losing other fields.
     var document: [String: Any]
@@ -61,14 +64,21 @@ struct PackConfig {
         }
         let profile = try fields.string(doc, "profile", at: "profile") ?? "classic"
         guard profile == "classic" || profile == "fd" else { throw fields.error("profile", "must be \"classic\" or \"fd\"") }
-        var bridgeURL: String?, token: String?
+        var bridgeURL: String?, token: String?, auth: BridgeAuthScheme?
         if doc["bridge"] != nil {
             let b = try fields.object(doc, "bridge")
             bridgeURL = try fields.string(b, "url", at: "bridge.url")
             token = try fields.string(b, "token", at: "bridge.token")
+            if let name = try fields.string(b, "auth", at: "bridge.auth") {
+                guard let scheme = BridgeAuthScheme(name: name) else {
+                    throw fields.error("bridge.auth", "must be \"bearer\" or \"x-api-key\"")
+                }
+                auth = scheme
+            }
         }
         return PackConfig(path: path, pack: pack, modules: modules, fd: profile == "fd", bridgeURL: bridgeURL,
-                          bridgeToken: token, creator: try fields.string(doc, "creator", at: "creator"), document: doc)
+                          bridgeToken: token, bridgeAuth: auth, creator: try fields.string(doc, "creator", at: "creator"),
+                          document: doc)
     }
 
     /// The layout `provision` needs: every device with its binding key.
