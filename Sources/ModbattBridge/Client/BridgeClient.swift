@@ -138,7 +138,7 @@ public final class BridgeClient: Sendable {
         let endpoint = "\(method.rawValue) \(Self.template(path))"
         let data = try body.map { try encode($0, endpoint) }
         let raw = try await send(method, path, body: data)
-        do { return try BridgeJSON.decode(Answer.self, from: raw) } catch {
+        do { return try BridgeJSON.decodeAnswer(Answer.self, from: raw) } catch {
             throw BridgeError(kind: .invalidResponse, endpoint: endpoint, status: 200,
                               message: "unexpected answer: \(BridgeJSON.describe(error))")
         }

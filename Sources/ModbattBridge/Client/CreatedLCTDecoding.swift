@@ -8,7 +8,7 @@ extension CreatedLCT {
     /// code. Errors name fields and lengths only, never the key text.
     static func decode(_ raw: Data, endpoint: String) throws(BridgeError) -> CreatedLCT {
         let wire: CreateLCTWire
-        do { wire = try BridgeJSON.decode(CreateLCTWire.self, from: raw) } catch {
+        do { wire = try BridgeJSON.decodeAnswer(CreateLCTWire.self, from: raw) } catch {
             throw BridgeError(kind: .invalidResponse, endpoint: endpoint, status: 200,
                               message: "unexpected answer: \(BridgeJSON.describe(error))")
         }

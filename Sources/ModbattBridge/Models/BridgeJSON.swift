@@ -18,9 +18,16 @@ enum BridgeJSON {
         try decoder().decode(type, from: data)
     }
 
+    /// A 2xx answer of the bridge: the payload itself or wrapped in an
+    /// envelope (`Unwrapped`).
+    static func decodeAnswer<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        try decoder().decode(Unwrapped<T>.self, from: data).payload
+    }
+
     /// One line describing a decoding failure by field path and kind only,
     /// never by value (the value may be key material).
     static func describe(_ error: any Error) -> String {
+        if let refused = error as? ResponseEnvelopeError { return refused.description }
         guard let error = error as? DecodingError else { return "malformed JSON" }
         func path(_ p: [any CodingKey]) -> String {
             p.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
@@ -52,16 +59,18 @@ enum BridgeJSON {
 }
 
 extension KeyedDecodingContainer {
-    /// A Unix time sent as a number, a numeric string or an ISO-8601 string;
+    /// A Unix time sent as a number, a numeric string or an RFC 3339 string
+    /// (the Go service's `2025-07-05T14:31:51.123456789Z`; whole seconds);
     /// nil when absent or unusable (a number beyond Int64, e.g. `1e300`, is
     /// unusable: converting it would trap and end the client process).
+    /// Timestamps are metadata the client never acts on, so an unreadable
+    /// one is unknown rather than an error.
     func decodeTimestamp(_ key: Key) throws -> Int64? {
         if let n = try? decodeIfPresent(Int64.self, forKey: key) { return n }
         if let d = try? decodeIfPresent(Double.self, forKey: key) { return Int64(exactly: d.rounded(.towardZero)) }
         guard let s = try? decodeIfPresent(String.self, forKey: key) else { return nil }
         if let n = Int64(s) { return n }
-        if let date = try? Date(s, strategy: .iso8601) { return Int64(date.timeIntervalSince1970) }
-        return nil
+        return RFC3339.unixSeconds(s)
     }
 
     /// A string the service may also send as a number (ids, codes).
