@@ -276,6 +276,48 @@ static int decode(mb_keystore *ks, mb_ks_record *out)
     return MB_OK;
 }
 
+/* ---- erasing the other slot ------------------------------------------ */
+
+/* *blank = 1 when every byte of \p slot reads erased (read through ks->buf,
+ * which is at most a slot long). */
+static int slot_blank(mb_keystore *ks, int slot, int *blank)
+{
+    uint32_t off;
+    size_t n;
+    int ret = MB_OK;
+
+    *blank = 1;
+    for (off = 0; off < ks->slot_size && *blank; off += (uint32_t)n) {
+        n = ks->slot_size - off < sizeof(ks->buf) ? ks->slot_size - off : sizeof(ks->buf);
+        ret = hook(ks->plat->read(ks->plat->user, (uint32_t)slot * ks->slot_size + off,
+                                  ks->buf, n));
+        *blank = ret == MB_OK && written_end(ks->buf, n, ks->plat->erased) == 0u;
+    }
+    return ret;
+}
+
+/* Leave \p slot blank: the last step of a write, and of a boot that selected
+ * the record in the other slot. Whatever it holds is not the record in use
+ * (an older generation, a cut write, damage, a foreign record) and a write
+ * would erase it before programming anyway; an older generation in
+ * particular still decrypts under the storage key to the secrets that a
+ * rotation or a revocation replaced. Already blank: no erase (no wear).
+ * Checked blank afterwards, so a failed erase is reported. */
+static int erase_other(mb_keystore *ks, int slot)
+{
+    int blank = 0, ret;
+
+    ret = slot_blank(ks, slot, &blank);
+    if (ret != MB_OK || blank) {
+        return ret;
+    }
+    ret = hook(ks->plat->erase(ks->plat->user, (uint32_t)slot * ks->slot_size, ks->slot_size));
+    if (ret == MB_OK) {
+        ret = slot_blank(ks, slot, &blank);
+    }
+    return ret == MB_OK && !blank ? MB_ERR_FLASH : ret;
+}
+
 /* Security-relevant reasons first. */
 static int rank(int code)
 {
@@ -344,6 +386,15 @@ int mb_keystore_boot(mb_keystore *ks, mb_ks_record *out, mb_ks_boot_info *info)
     }
     if (ret == MB_OK && have_floor && gen[sel] > floor) {
         ret = hook(ks->plat->counter_raise(ks->plat->user, gen[sel]));
+    }
+    if (ret == MB_OK) {
+        /* Finish what a write cut before its last step left behind: with
+         * the newer record selected (and the counter raised) nothing else
+         * on flash is needed. At boot rather than at the next write, which
+         * may be months away: a stale secret lasts until the next reset,
+         * not until the next rotation. Never when nothing was selected: a
+         * refusing boot leaves the flash as it found it. */
+        ret = erase_other(ks, 1 - sel);
     }
     if (ret != MB_OK) {
         mb_ks_record_wipe(out);
@@ -464,7 +515,8 @@ int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
     put32(ks->buf + len - MB_KS_CRC_LEN, mb_crc32(ks->buf, len - MB_KS_CRC_LEN));
 
     /* From here on the target slot is invalid until the last byte lands;
-     * the other slot, holding the newest valid record, is never touched. */
+     * the other slot, holding the newest valid record, is not touched until
+     * the new one is verified and counted. */
     ret = hook(plat->erase(plat->user, base, ks->slot_size));
     if (ret == MB_OK) {
         ret = hook(plat->write(plat->user, base, ks->buf, padded));
@@ -482,6 +534,12 @@ int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
         /* After the record: a cut here leaves counter < generation, which
          * the next boot repairs. */
         ret = hook(plat->counter_raise(plat->user, gen));
+    }
+    if (ret == MB_OK) {
+        /* Last: the older generation goes only once the new one is verified
+         * on flash and covered by the counter. A cut from here on leaves
+         * both records; boot selects the newer one and finishes the erase. */
+        ret = erase_other(ks, 1 - target);
     }
 exit:
     mb_wipe(ks->buf, sizeof(ks->buf));

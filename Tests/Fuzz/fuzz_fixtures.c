@@ -291,6 +291,7 @@ int fz_ks_image(fz_flash *f)
     mb_ks_platform plat;
     mb_keystore ks;
     mb_ks_record rec, got;
+    uint8_t first[FZ_KS_AREA / 2u];
     uint64_t rng = 0xD6E8FEB86659FD93ull;
     unsigned v;
     int ret;
@@ -306,6 +307,14 @@ int fz_ks_image(fz_flash *f)
     for (v = 0; v < 2u && ret == MB_ERR_NOT_FOUND; v++) {
         fz_ks_record(v, &rec);
         ret = mb_keystore_write(&ks, &rec, fz_rng, &rng) == MB_OK ? MB_ERR_NOT_FOUND : -1;
+        if (v == 0u) {
+            memcpy(first, f->mem, sizeof(first));
+        }
+    }
+    /* The second write erased record 0; put it back, as a write cut before
+     * that erase leaves it, so both generations are on flash. */
+    if (ret == MB_ERR_NOT_FOUND) {
+        memcpy(f->mem, first, sizeof(first));
     }
     mb_keystore_free(&ks);
     mb_ks_record_wipe(&rec);

@@ -49,7 +49,9 @@ const uint8_t *fz_ks_storage_key(void);
 const uint8_t *fz_ks_uid(void);
 /* Genuine record \p variant (0..2): different pair counts and flags. */
 void fz_ks_record(unsigned variant, mb_ks_record *rec);
-/* Blank flash, then write records 0 and 1 (generations 1, 2). 0 on success. */
+/* Blank flash, then write records 0 and 1 (generations 1, 2), record 0
+ * left in slot 0 as a write cut before its last step (erasing the older
+ * slot) leaves it: both generations on flash. 0 on success. */
 int fz_ks_image(fz_flash *f);
 
 #endif /* FUZZ_FIXTURES_H */

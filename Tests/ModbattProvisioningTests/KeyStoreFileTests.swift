@@ -69,6 +69,35 @@ struct KeyStoreFileTests {
         #expect(sawOld > 0 && sawNew > 0)
     }
 
+    /// A store holding two generations (written before the older slot was
+    /// erased, or cut before that last step): inspection changes nothing on
+    /// disk and shows what a boot selects; a real boot erases the older slot.
+    @Test func inspectionLeavesTwoGenerationsAsTheyAre() throws {
+        let dir = tempDataDirectory("two-generations")
+        let s = try Self.storage(dir)
+        _ = s.boot()
+        try s.store(Self.record(s, version: 1, pairs: 1))
+        let flash = s.driver.flash
+        let first = try Data(contentsOf: flash.flashURL)
+        try s.store(Self.record(s, version: 2, pairs: 1))
+        var both = try Data(contentsOf: flash.flashURL)
+        let slot = Int(DeviceKeyStore.slotSize)
+        let olderSlot = first.prefix(slot).contains { $0 != 0xFF } ? 0 : 1
+        #expect(both[olderSlot * slot ..< (olderSlot + 1) * slot].allSatisfy { $0 == 0xFF })   // the write erased it
+        let older = first[olderSlot * slot ..< min(first.count, (olderSlot + 1) * slot)]
+        both.replaceSubrange(olderSlot * slot ..< olderSlot * slot + older.count, with: older)
+        try both.write(to: flash.flashURL)
+
+        let seen = try DeviceKeyStore.inspect(path: flash.flashURL)
+        #expect(seen.status == "ok" && seen.packageVersion == 2 && seen.selectedSlot == 1 - olderSlot)
+        #expect(try Data(contentsOf: flash.flashURL) == both)   // nothing written by inspecting
+
+        _ = s.boot()
+        #expect(s.packageVersion == 2)
+        let after = try Data(contentsOf: flash.flashURL)
+        #expect(after[olderSlot * slot ..< (olderSlot + 1) * slot].allSatisfy { $0 == 0xFF })
+    }
+
     @Test func blankStoreGeneratesBindingKeyOnce() throws {
         let dir = tempDataDirectory("blank")
         let s = try Self.storage(dir)

@@ -20,12 +20,22 @@
  *   - a 32-bit generation, higher on every write, checked against an
  *     optional platform monotonic counter to refuse rolled-back records.
  *
- * Power-cut safety: a write erases and programs only the slot that does not
- * hold the newest valid record, and the previous record stays untouched
- * until the next write; boot selects the newest slot that passes every
- * check. A write cut at any byte therefore leaves either the old or the new
- * record selectable, never neither and never a mix (tested at every byte
- * offset in Tests/CTests/test_keystore.c).
+ * One generation at rest: a write programs the slot that does not hold the
+ * newest valid record, reads it back, raises the monotonic counter, and
+ * only then erases the other slot, so the record it replaced (and with it
+ * a rotated or revoked pair secret) no longer decrypts from flash. A boot
+ * that selects a record erases whatever the other slot still holds (a write
+ * cut before its last step, a cut write, damage); a boot that selects
+ * nothing erases nothing. An erased slot reads back blank before the call
+ * returns. What the flash chip keeps physically after a page erase is
+ * outside this code.
+ *
+ * Power-cut safety: the previous record is untouched until the new one is
+ * verified in flash; boot selects the newest slot that passes every check.
+ * A cut at any byte operation of a write, or of the erase a boot finishes,
+ * therefore leaves the old or the new record selectable, never neither and
+ * never a mix, and the new one from its last programmed byte on (tested at
+ * every byte offset in Tests/CTests/test_keystore.c).
  *
  * Flash is reached only through the mb_ks_platform callbacks. The context is
  * caller-allocated and holds one slot-sized work buffer; nothing allocates.
@@ -174,29 +184,43 @@ uint32_t mb_keystore_slot_size(const mb_keystore *ks);
  *   MB_ERR_WRONG_DEVICE; MAC -> MB_ERR_AUTH; generation below the monotonic
  *   counter -> MB_ERR_ROLLBACK.
  *
+ * When a record is selected, the other slot is erased unless it is blank
+ * (it can hold the previous generation when a write was cut after its new
+ * record landed; \p info still reports what the slot held). When none is
+ * selected, flash is left as found.
+ *
  * \param out   The selected record (decrypted); zeroed when none.
- * \param info  Optional: per-slot reasons, selected slot, counter.
+ * \param info  Optional: per-slot reasons (as read, before any erase),
+ *              selected slot, counter.
  * \return MB_OK when a record was selected (the monotonic counter, if any,
- *         is raised to its generation). Otherwise the most significant
- *         reason over both slots, in this order: MB_ERR_ROLLBACK,
- *         MB_ERR_WRONG_DEVICE, MB_ERR_AUTH, MB_ERR_VERSION, MB_ERR_INTEGRITY,
- *         MB_ERR_TRUNCATED, MB_ERR_NOT_FOUND (both slots blank).
- *         MB_ERR_NULL; MB_ERR_FLASH when a hook fails; MB_ERR_CRYPTO.
+ *         is raised to its generation, and the other slot is blank).
+ *         Otherwise the most significant reason over both slots, in this
+ *         order: MB_ERR_ROLLBACK, MB_ERR_WRONG_DEVICE, MB_ERR_AUTH,
+ *         MB_ERR_VERSION, MB_ERR_INTEGRITY, MB_ERR_TRUNCATED, MB_ERR_NOT_FOUND
+ *         (both slots blank).
+ *         MB_ERR_NULL; MB_ERR_FLASH when a hook fails, raising the counter
+ *         or erasing the other slot included (nothing is selected then; the
+ *         next boot tries again); MB_ERR_CRYPTO.
  */
 int mb_keystore_boot(mb_keystore *ks, mb_ks_record *out, mb_ks_boot_info *info);
 
 /**
  * \brief  Write \p rec as the new record (generation = newest + 1, at least
  *         the monotonic counter + 1), into the slot not holding the newest
- *         valid record; read it back; then raise the monotonic counter.
+ *         valid record; read it back; raise the monotonic counter; then
+ *         erase the other slot (unless blank) and check it reads blank.
  *
- * Call mb_keystore_boot() first. \p rec->generation is set on success.
+ * On MB_OK exactly one record is on flash: \p rec. Call mb_keystore_boot()
+ * first. \p rec->generation is set once the new record is verified.
  * \param rng  Random bytes for the record nonce (MB_OK / negative on failure).
  * \return MB_OK; MB_ERR_NULL; MB_ERR_STATE before boot; MB_ERR_INVALID_ARG for
  *         pair_count above MB_KS_MAX_PAIRS; MB_ERR_RNG; MB_ERR_FLASH when a
- *         hook fails (the previous record is still the valid one);
- *         MB_ERR_INTEGRITY when the read-back differs; MB_ERR_STATE when
- *         the generation would wrap; MB_ERR_CRYPTO.
+ *         hook fails: while erasing, programming or reading back the new
+ *         slot, the previous record is still the valid one; while raising
+ *         the counter or erasing the other slot, the new record is valid
+ *         and in use (\p rec->generation set) and the next boot finishes
+ *         those steps; MB_ERR_INTEGRITY when the read-back differs;
+ *         MB_ERR_STATE when the generation would wrap; MB_ERR_CRYPTO.
  */
 int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
                       int (*rng)(void *user, uint8_t *out, size_t len), void *rng_user);
@@ -213,7 +237,9 @@ int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
  *         reveal the old one (traffic recorded before the rotation stays
  *         closed to whoever later reads the store). It does not recover from
  *         a compromise: whoever held PS can compute PS' (re-provision for
- *         that). The old secret is overwritten in \p pair.
+ *         that). The old secret is overwritten in \p pair; on flash it
+ *         goes with the record that held it, which mb_keystore_write() of
+ *         the rotated record erases.
  * \return MB_OK; MB_ERR_NULL; MB_ERR_CRYPTO (then \p pair is unchanged).
  */
 int mb_ks_pair_rotate(mb_ks_pair *pair);

@@ -27,8 +27,12 @@ final class FileFlash: @unchecked Sendable {
     let flashURL: URL
     let keyURL: URL
     let counterURL: URL
-    /// Counter hooks are read-only (inspection must not raise it).
+    /// Inspection: nothing reaches the files. The counter is not raised,
+    /// writes fail, and an erase (boot clearing a stale slot) happens in
+    /// memory only, so the inspected boot sees what a real boot would.
     let readOnly: Bool
+    /// Ranges erased in memory by a read-only flash.
+    private var erasedInMemory: [Range<UInt32>] = []
     /// Byte operations left before a simulated power cut; nil: no cut.
     var cutAfter: Int?
     private(set) var powerLost = false
@@ -74,6 +78,10 @@ final class FileFlash: @unchecked Sendable {
                     for i in 0..<raw.count { buf[i] = raw[i] }
                 }
             }
+            for r in erasedInMemory {
+                let lo = max(r.lowerBound, offset), hi = min(r.upperBound, offset + UInt32(count))
+                if lo < hi { memset(buf + Int(lo - offset), 0xFF, Int(hi - lo)) }
+            }
             return MB_OK
         } catch {
             return MB_ERR_FLASH
@@ -81,11 +89,16 @@ final class FileFlash: @unchecked Sendable {
     }
 
     func erase(offset: UInt32, count: Int) -> Int32 {
-        apply(offset: offset, bytes: [UInt8](repeating: 0xFF, count: count), program: false)
+        if readOnly {
+            erasedInMemory.append(offset..<offset + UInt32(count))
+            return MB_OK
+        }
+        return apply(offset: offset, bytes: [UInt8](repeating: 0xFF, count: count), program: false)
     }
 
     func write(offset: UInt32, bytes: UnsafePointer<UInt8>, count: Int) -> Int32 {
-        apply(offset: offset, bytes: Array(UnsafeBufferPointer(start: bytes, count: count)), program: true)
+        if readOnly { return MB_ERR_FLASH }
+        return apply(offset: offset, bytes: Array(UnsafeBufferPointer(start: bytes, count: count)), program: true)
     }
 
     private func apply(offset: UInt32, bytes: [UInt8], program: Bool) -> Int32 {
