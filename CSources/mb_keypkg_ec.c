@@ -13,8 +13,15 @@
 #include "mbedtls/ecdh.h"
 #include "mbedtls/ecdsa.h"
 #include "mbedtls/ecp.h"
+#include "mbedtls/md.h"
 #include "mbedtls/sha256.h"
 #include "mbedtls/version.h"
+
+/* Devices sign with RFC 6979 nonces (mbk_sign_det); no silent fallback to
+ * RNG nonces on a build whose mbedTLS lacks them. */
+#if !defined(MBEDTLS_ECDSA_DETERMINISTIC)
+#error "mbedTLS must define MBEDTLS_ECDSA_DETERMINISTIC (and MBEDTLS_HMAC_DRBG_C, MBEDTLS_MD_C)"
+#endif
 
 #include "modbatt/mb_aead.h"
 #include "modbatt/mb_errors.h"
@@ -244,7 +251,11 @@ int mbk_sha256(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
     return ret == 0 ? MB_OK : MB_ERR_CRYPTO;
 }
 
-int mbk_sign(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8_t sig[64])
+/* ECDSA-P256, k from the RNG (\p det 0) or from RFC 6979 (\p det 1: an
+ * HMAC-SHA256 DRBG seeded with the key and the hash; the RNG then only
+ * blinds the scalar multiplication and the inversion). */
+static int sign_hash(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, int det,
+                     uint8_t sig[64])
 {
     mbedtls_ecp_group grp;
     mbedtls_mpi d, r, s;
@@ -258,7 +269,10 @@ int mbk_sign(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8
     if (ret == MB_OK) {
         ret = read_priv(&grp, &d, priv);
     }
-    if (ret == MB_OK) {
+    if (ret == MB_OK && det) {
+        ret = map_err(mbedtls_ecdsa_sign_det_ext(&grp, &r, &s, &d, hash, 32u, MBEDTLS_MD_SHA256,
+                                                 mbk_f_rng, rng), rng);
+    } else if (ret == MB_OK) {
         ret = map_err(mbedtls_ecdsa_sign(&grp, &r, &s, &d, hash, 32u, mbk_f_rng, rng), rng);
     }
     if (ret == MB_OK && (mbedtls_mpi_write_binary(&r, sig, 32u) != 0 ||
@@ -273,6 +287,16 @@ int mbk_sign(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8
     mbedtls_mpi_free(&d);
     mbedtls_ecp_group_free(&grp);
     return ret;
+}
+
+int mbk_sign(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8_t sig[64])
+{
+    return sign_hash(priv, hash, rng, 0, sig);
+}
+
+int mbk_sign_det(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8_t sig[64])
+{
+    return sign_hash(priv, hash, rng, 1, sig);
 }
 
 int mbk_verify(const uint8_t pub[65], const uint8_t hash[32], const uint8_t sig[64])
@@ -492,7 +516,9 @@ int mb_report_seal(const mb_report_info *info, const uint8_t *pt, size_t len,
         ret = report_hash(out, MB_REPORT_HDR_LEN + len + MB_KEYPKG_TAG_LEN, h);
     }
     if (ret == MB_OK) {
-        ret = mbk_sign(dev_priv, h, &r, out + MB_REPORT_HDR_LEN + len + MB_KEYPKG_TAG_LEN);
+        /* Deterministic k: a device's RNG cannot leak its binding key
+         * through the signature (a repeated or biased k would). */
+        ret = mbk_sign_det(dev_priv, h, &r, out + MB_REPORT_HDR_LEN + len + MB_KEYPKG_TAG_LEN);
     }
 exit:
     if (ret == MB_OK) {

@@ -37,8 +37,16 @@ int mbk_seal_keys(const uint8_t z[32], const uint8_t e_pub[65], const uint8_t r_
 int mbk_sha256(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
                uint8_t out[32]);
 
-/* ECDSA-P256 over a 32-byte hash; signature r || s. */
+/* ECDSA-P256 over a 32-byte hash; signature r || s. MB_OK, MB_ERR_RNG,
+ * MB_ERR_INVALID_ARG for a bad key, MB_ERR_CRYPTO.
+ *   mbk_sign:     k from the RNG (the app's key packages: the app runs on a
+ *                 host with an OS RNG, and the worked example of
+ *                 docs/PROVISIONING.md 3.5 pins those bytes under a fixed RNG);
+ *   mbk_sign_det: k from RFC 6979 (HMAC-SHA256 over key and hash), the
+ *                 RNG only blinds: the same key and hash always give the
+ *                 same signature (devices: sealed reports). */
 int mbk_sign(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8_t sig[64]);
+int mbk_sign_det(const uint8_t priv[32], const uint8_t hash[32], mbk_rng *rng, uint8_t sig[64]);
 /* MB_OK, MB_ERR_AUTH for a bad signature, MB_ERR_INVALID_ARG for a bad key. */
 int mbk_verify(const uint8_t pub[65], const uint8_t hash[32], const uint8_t sig[64]);
 

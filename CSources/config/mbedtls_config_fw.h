@@ -6,6 +6,8 @@
  *   - AES-256-GCM for frames and key packages     (AES, CIPHER, GCM)
  *   - SHA-256 for HMAC / HKDF (mb_hkdf.c)          (SHA256)
  *   - P-256 ECDH + ECDSA for device binding keys   (BIGNUM, ECP, ECDH, ECDSA, ASN1)
+ *   - RFC 6979 nonces for the reports devices sign (ECDSA_DETERMINISTIC,
+ *     HMAC_DRBG, MD)
  *   - a static heap for mbedTLS's own allocations  (PLATFORM_MEMORY, MEMORY_BUFFER_ALLOC)
  * Size choices favour flash and RAM over speed (ROM tables, smaller SHA-256).
  * Build with -DMBEDTLS_CONFIG_FILE='"mbedtls_config_fw.h"'; the flash this
@@ -47,6 +49,13 @@ void mb_platform_fatal(int status);
 #define MBEDTLS_ECP_NO_INTERNAL_RNG        /* callers always pass the platform RNG */
 #define MBEDTLS_ECDH_C
 #define MBEDTLS_ECDSA_C
+/* Reports are signed with k derived from the key and the hash (RFC 6979,
+ * an HMAC-SHA256 DRBG through the MD layer): a weak or stuck device RNG
+ * cannot reveal the binding key through repeated or biased nonces. The
+ * platform RNG still blinds the scalar multiplications. */
+#define MBEDTLS_ECDSA_DETERMINISTIC
+#define MBEDTLS_HMAC_DRBG_C
+#define MBEDTLS_MD_C
 #define MBEDTLS_ASN1_PARSE_C
 #define MBEDTLS_ASN1_WRITE_C
 

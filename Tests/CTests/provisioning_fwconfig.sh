@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run the provisioning tests (key packages, key store, transfer) against
-# mbedTLS compiled from source under the firmware configuration
-# (CSources/config/mbedtls_config_fw.h: 2-bit windows, MBEDTLS_ECP_NO_INTERNAL_RNG,
-# no platform entropy, static-pool platform memory), and print the peak
+# Run the provisioning tests (key packages, key store, transfer, device
+# signatures with RFC 6979 nonces) against mbedTLS compiled from source under
+# the firmware configuration (CSources/config/mbedtls_config_fw.h: 2-bit
+# windows, MBEDTLS_ECP_NO_INTERNAL_RNG, no platform entropy, static-pool
+# platform memory, deterministic ECDSA), and print the peak
 # mbedTLS heap of each provisioning operation (docs/PROVISIONING.md, 9).
 #
 #   Tests/CTests/provisioning_fwconfig.sh [MBEDTLS_SRC]
@@ -20,7 +21,7 @@ cc=${CC:-cc}
 cf=(-std=c99 -O1 -g -I"$src/include" -I"$src/library" -I"$root/include" -I"$here"
     -I"$root/CSources/config" '-DMBEDTLS_CONFIG_FILE="mbedtls_config_fw.h"')
 for m in aes gcm cipher cipher_wrap sha256 platform_util platform memory_buffer_alloc \
-         bignum ecp ecp_curves ecdh ecdsa asn1parse asn1write constant_time; do
+         bignum ecp ecp_curves ecdh ecdsa asn1parse asn1write constant_time md hmac_drbg; do
   "$cc" "${cf[@]}" -c "$src/library/$m.c" -o "$out/mbedtls/$m.o"
 done
 for f in "$root"/CSources/*.c; do
@@ -38,7 +39,7 @@ int main(void) { mbedtls_platform_set_calloc_free(calloc, free); return test_mai
 C
 "$cc" "${cf[@]}" -c "$out/driver.c" -o "$out/driver.o"
 status=0
-for t in keypkg keystore xfer; do
+for t in keypkg keystore xfer sign_det; do
   "$cc" "${cf[@]}" -Dmain=test_main -c "$here/test_$t.c" -o "$out/test_$t.o"
   "$cc" -o "$out/test_$t" "$out/test_$t.o" "$out/driver.o" "$out"/core/*.o "$out"/mbedtls/*.o
   "$out/test_$t" | tail -1 || status=1
