@@ -58,9 +58,7 @@ final class FileFlash: @unchecked Sendable {
         guard create else { throw DeviceKeyStoreError.missingHardwareKey(keyURL.path) }
         var g = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }
-        try FileManager.default.createDirectory(at: keyURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(bytes).write(to: keyURL, options: .atomic)
-        try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keyURL.path)
+        try SecretFile.write(bytes, to: keyURL)   // 0600 from its first byte
         return bytes
     }
 
