@@ -71,13 +71,19 @@ status=${PIPESTATUS[0]}
 set -e
 echo "tests: $(( $(date +%s) - built )) s"
 
-# Swift Testing's summary: "Test run with N tests in M suites passed/failed after ..."
-passed=$(grep -E '^. Test .* passed after' "$LOG" | grep -cv 'Test run with' || true)
-failed=$(grep -E '^. Test .* failed after' "$LOG" | grep -cv 'Test run with' || true)
+# One line per test: "✔ Test NAME passed after ..." / "✘ Test NAME failed after ...".
+# The mark is matched as "not a space" (in the C locale "." is one byte and
+# the three-byte mark would not match: every test would go uncounted).
+passed=$(grep -E '^[^ ]+ Test .* passed after' "$LOG" | grep -cv 'Test run with' || true)
+failed=$(grep -E '^[^ ]+ Test .* failed after' "$LOG" | grep -cv 'Test run with' || true)
 if grep -qE 'ERROR: (Address|Leak|Thread|UndefinedBehavior)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$LOG"; then
     echo "sanitizer report in $LOG"
     failed=$((failed + 1))
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ $((passed + failed)) -eq 0 ]; then
+    echo "no test result found in $LOG"
+    failed=1
+fi
 echo "swift sanitize $KIND: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

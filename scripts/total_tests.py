@@ -5,7 +5,8 @@ the model check, ...) end with "LABEL: N passed, M failed". Swift Testing ends w
 "Test run with N tests ... passed" or "... failed ... with K issues", and
 lists each failing test as "Test NAME failed"; XCTest prints
 "Executed N tests, with M failures". A suite without a result line counts
-as one failure, so a build that broke cannot pass as "0 failed"."""
+as one failure, so a build that broke cannot pass as "0 failed"; so does a
+suite that reports "0 passed, 0 failed" (it ran nothing)."""
 import re
 import sys
 
@@ -52,6 +53,9 @@ def main():
         counts = reader(text)
         if counts is None:
             print(f"{label} ({path}): no test result found (counted as 1 failure)")
+            counts = (0, 1)
+        elif counts == (0, 0):
+            print(f"{label} ({path}): ran no test (counted as 1 failure)")
             counts = (0, 1)
         total_p += counts[0]
         total_f += counts[1]
