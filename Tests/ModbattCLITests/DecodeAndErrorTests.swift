@@ -83,4 +83,12 @@ struct DecodeAndErrorTests {
         let r = try CLIRunner.run(["decode", "--log-level", "loud", "x.log"])
         expectOneLineError(r, status: 64, contains: "log-level")
     }
+
+    @Test("an unknown auth header name is one line: a usage error for bridge serve, a configuration error for bridge check")
+    func badAuthName() throws {
+        let serve = try CLIRunner.run(["bridge", "serve", "--memory", "--port", "0", "--token", "t", "--auth", "cookie"])
+        expectOneLineError(serve, status: 64, contains: "--auth must be bearer, x-api-key or both")
+        let check = try CLIRunner.run(["bridge", "check", "--url", "http://127.0.0.1:1", "--token", "t", "--auth", "basic"])
+        expectOneLineError(check, status: 1, contains: "--auth must be \"bearer\" or \"x-api-key\", not 'basic'")
+    }
 }
