@@ -35,8 +35,11 @@ actor AppNode {
     private(set) var delivered: [String] = []
     private(set) var deliveryFailure: String?
     private let reportRx: XferReceiver
-    private var packPub: [UInt8]?
-    private var reportMinSeq: UInt32 = 0
+    private var packPub: [UInt8]? {
+        didSet { reportSequence = packPub.map { ReportSequence.Receiver(directory: storage.directory, devicePub: $0) } }
+    }
+    /// The highest report sequence accepted from the pack, kept on disk.
+    private var reportSequence: ReportSequence.Receiver?
     private(set) var reports: [(kind: UInt8, payload: [UInt8])] = []
     private(set) var reportsRejected = 0
     private var session: PairSession?
@@ -279,8 +282,10 @@ actor AppNode {
     private func openReport(_ bytes: [UInt8]) {
         guard let packPub else { return }
         do {
-            let (info, payload) = try SealedReport.open(bytes, devicePub: packPub, app: appKey, minSequence: reportMinSeq)
-            reportMinSeq = info.sequence
+            guard let reportSequence else { return }
+            let (info, payload) = try SealedReport.open(bytes, devicePub: packPub, app: appKey,
+                                                        minSequence: reportSequence.highest)
+            try reportSequence.accept(info.sequence)   // on disk before it is acted on
             reports.append((info.kind, payload))
             var data: [String: AuditValue] = [
                 "from": "pack", "type": .int(Int64(info.kind)), "sequence": .int(Int64(info.sequence)),

@@ -114,6 +114,12 @@ final class DeviceStorage: @unchecked Sendable {
     }
 
     var packageVersion: UInt32 { record?.packageVersion ?? 0 }
+
+    /// The folder of this device's key-store files.
+    var directory: URL { driver.flash.flashURL.deletingLastPathComponent() }
+
+    /// Sequence numbers of the reports this device sends (`<name>.rseq`).
+    private(set) lazy var reportSequence = ReportSequence.Sender(url: directory.appendingPathComponent("\(name).rseq"))
 }
 
 /// Per-pair tamper detection (docs/PROVISIONING_FLOW.md, "Tamper policy").

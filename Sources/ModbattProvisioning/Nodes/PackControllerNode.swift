@@ -36,7 +36,6 @@ actor PackControllerNode {
     private let appRx: XferReceiver
     private let reportTx: XferSender
     private var reportQueue: [[UInt8]] = []
-    private var reportSeq: UInt32 = 0
     private var reportXferId: UInt8 = 0
     private var forwardTx: [UInt8: XferSender] = [:]
     private var forwardQueue: [UInt8: [[UInt8]]] = [:]
@@ -353,9 +352,9 @@ actor PackControllerNode {
 
     private func queueReport(_ kind: SealedReport.Kind, _ payload: [UInt8], now: UInt32) {
         guard let binding = storage.binding, let appPub = storage.record?.appPub else { return }
-        reportSeq &+= 1
         do {
-            let sealed = try SealedReport.seal(kind: kind, deviceId: deviceId, sequence: reportSeq, payload: payload,
+            let sequence = try storage.reportSequence.next()   // reserved on disk: survives a reboot
+            let sealed = try SealedReport.seal(kind: kind, deviceId: deviceId, sequence: sequence, payload: payload,
                                                appPub: appPub, device: binding)
             reportQueue.append(sealed)
         } catch {
