@@ -149,7 +149,7 @@ struct ProvisionCommand: AsyncParsableCommand {
             auth = pack.bridgeAuth ?? .bearer
         } else {
             guard let scheme = BridgeAuthScheme(name: envAuth) else {
-                throw CLIError("MODBATT_BRIDGE_AUTH must be \"bearer\" or \"x-api-key\", not '\(envAuth)'")
+                throw CLIError("MODBATT_BRIDGE_AUTH must be \(BridgeAuthScheme.expectedNames), not '\(envAuth)'")
             }
             auth = scheme
         }

@@ -171,7 +171,7 @@ public struct BridgeClientConfiguration: Sendable, Equatable, CustomStringConver
     /// A configured scheme name, or an error naming where it came from.
     public static func authScheme(_ name: String, from source: String) throws -> BridgeAuthScheme {
         guard let scheme = BridgeAuthScheme(name: name) else {
-            throw configError("\(source) must be \"bearer\" or \"x-api-key\", not '\(name)'")
+            throw configError("\(source) must be \(BridgeAuthScheme.expectedNames), not '\(name)'")
         }
         return scheme
     }

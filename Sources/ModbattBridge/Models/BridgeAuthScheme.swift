@@ -19,6 +19,9 @@ public enum BridgeAuthScheme: String, Sendable, Hashable, CaseIterable, CustomSt
         self.init(rawValue: name.lowercased())
     }
 
+    /// What a configured name must be, for error messages.
+    public static let expectedNames = "\"bearer\" or \"x-api-key\""
+
     /// The header this scheme puts the token in, and its value.
     public func header(token: String) -> (name: String, value: String) {
         switch self {

@@ -71,7 +71,7 @@ struct PackConfig {
             token = try fields.string(b, "token", at: "bridge.token")
             if let name = try fields.string(b, "auth", at: "bridge.auth") {
                 guard let scheme = BridgeAuthScheme(name: name) else {
-                    throw fields.error("bridge.auth", "must be \"bearer\" or \"x-api-key\"")
+                    throw fields.error("bridge.auth", "must be \(BridgeAuthScheme.expectedNames)")
                 }
                 auth = scheme
             }
