@@ -275,15 +275,16 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
-static unsigned long env_ulong(const char *name, unsigned long fallback)
+/* unsigned long long: the seed is 64 bits, and long is 32 on ILP32 targets. */
+static unsigned long long env_ull(const char *name, unsigned long long fallback)
 {
     const char *v = getenv(name);
     char *end;
-    unsigned long x;
+    unsigned long long x;
     if (v == NULL || *v == '\0') {
         return fallback;
     }
-    x = strtoul(v, &end, 0);
+    x = strtoull(v, &end, 0);
     return (*end == '\0' && x > 0) ? x : fallback;
 }
 
@@ -378,8 +379,8 @@ static void random_multibit(mb_profile p, unsigned long trials)
 
 static void test_random_multibit(void)
 {
-    unsigned long trials = env_ulong("MB_TAMPER_TRIALS", DEFAULT_TRIALS);
-    rng_state = env_ulong("MB_TAMPER_SEED", 0x9E3779B97F4A7C15ul);
+    unsigned long trials = (unsigned long)env_ull("MB_TAMPER_TRIALS", DEFAULT_TRIALS);
+    rng_state = env_ull("MB_TAMPER_SEED", 0x9E3779B97F4A7C15ull);
     printf("  seed %#llx\n", (unsigned long long)rng_state);
     random_multibit(MB_PROFILE_CLASSIC, trials);
     random_multibit(MB_PROFILE_FD, trials);
