@@ -11,7 +11,7 @@
 #define INDEX_SHIFT   12u
 #define TOTAL_SHIFT    8u
 #define CHUNK_MASK   0xFu
-#define CHUNK_FIELDS (0xFFu << TOTAL_SHIFT)
+#define CHUNK_FIELDS ((uint32_t)0xFFu << TOTAL_SHIFT)   /* 32-bit also where int is 16 */
 
 static bool chunk_ok(uint8_t v)
 {

@@ -362,6 +362,7 @@ static int verify_signature(const uint8_t *pkg, size_t signed_len, const uint8_t
 static int check_structure(const uint8_t *pkg, size_t len)
 {
     size_t c, n, body_len, signed_len;
+    uint32_t body_len32;
     uint8_t mode;
 
     if (len < MB_KEYPKG_FIXED_HDR) {
@@ -376,14 +377,17 @@ static int check_structure(const uint8_t *pkg, size_t len)
     mode = pkg[H_MODE];
     n = pkg[H_COUNT];
     c = pkg[H_COMPLEN];
-    body_len = get32(pkg + H_BODYLEN);
+    /* The 32-bit field is bounded before it becomes a size_t (16 bits on
+     * an 8-bit MCU, where a larger value would wrap into range). */
+    body_len32 = get32(pkg + H_BODYLEN);
     if ((mode != MB_KEYPKG_MODE_SEALED && mode != MB_KEYPKG_MODE_BOOTSTRAP) ||
         n > MB_KEYPKG_MAX_PAIRS || c < 1u || c > MB_PAIR_ID_MAX ||
         pkg[H_RSVD] != 0u || pkg[H_RSVD + 1u] != 0u ||
-        body_len < MB_KEYPKG_PARAMS_LEN + n * (MB_KEYPKG_ENTRY_FIXED + 2u) ||
-        body_len > MB_KEYPKG_BODY_MAX) {
+        body_len32 > MB_KEYPKG_BODY_MAX ||
+        (size_t)body_len32 < MB_KEYPKG_PARAMS_LEN + n * (MB_KEYPKG_ENTRY_FIXED + 2u)) {
         return MB_ERR_MALFORMED;
     }
+    body_len = (size_t)body_len32;
     signed_len = MB_KEYPKG_FIXED_HDR + c + body_len + MB_KEYPKG_TAG_LEN;
     if (len != signed_len + MB_P256_SIG_LEN) {
         return len < signed_len + MB_P256_SIG_LEN ? MB_ERR_TRUNCATED : MB_ERR_MALFORMED;
@@ -434,7 +438,7 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
     mode = pkg[H_MODE];
     n = pkg[H_COUNT];
     c = pkg[H_COMPLEN];
-    body_len = get32(pkg + H_BODYLEN);
+    body_len = (size_t)get32(pkg + H_BODYLEN);   /* <= MB_KEYPKG_BODY_MAX: checked above */
     hdr_len = MB_KEYPKG_FIXED_HDR + c;
     signed_len = hdr_len + body_len + MB_KEYPKG_TAG_LEN;
     if (body_cap < c + body_len) {

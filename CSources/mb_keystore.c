@@ -161,6 +161,14 @@ int mb_keystore_init(mb_keystore *ks, const mb_ks_platform *plat,
     memcpy(ks->uid, uid, MB_KS_UID_LEN);
     rec = (uint32_t)MB_KS_BUF_LEN;
     ks->slot_size = ((rec + plat->page_size - 1u) / plat->page_size) * plat->page_size;
+#if SIZE_MAX < 0xFFFFFFFFu
+    /* 16-bit size_t (8-bit MCUs): a slot must be erasable in one call. */
+    if (ks->slot_size > SIZE_MAX) {
+        mb_wipe(ks, sizeof(*ks));
+        ks->current = -1;
+        return MB_ERR_INVALID_ARG;
+    }
+#endif
     ks->plat = plat;
     return MB_OK;
 }
@@ -288,7 +296,7 @@ static int slot_blank(mb_keystore *ks, int slot, int *blank)
 
     *blank = 1;
     for (off = 0; off < ks->slot_size && *blank; off += (uint32_t)n) {
-        n = ks->slot_size - off < sizeof(ks->buf) ? ks->slot_size - off : sizeof(ks->buf);
+        n = ks->slot_size - off < sizeof(ks->buf) ? (size_t)(ks->slot_size - off) : sizeof(ks->buf);
         ret = hook(ks->plat->read(ks->plat->user, (uint32_t)slot * ks->slot_size + off,
                                   ks->buf, n));
         *blank = ret == MB_OK && written_end(ks->buf, n, ks->plat->erased) == 0u;
@@ -311,7 +319,7 @@ static int erase_other(mb_keystore *ks, int slot)
     if (ret != MB_OK || blank) {
         return ret;
     }
-    ret = hook(ks->plat->erase(ks->plat->user, (uint32_t)slot * ks->slot_size, ks->slot_size));
+    ret = hook(ks->plat->erase(ks->plat->user, (uint32_t)slot * ks->slot_size, (size_t)ks->slot_size));
     if (ret == MB_OK) {
         ret = slot_blank(ks, slot, &blank);
     }
@@ -495,8 +503,8 @@ int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
         mb_wipe(nonce, sizeof(nonce));
         return MB_ERR_RNG;
     }
-    len = MB_KS_RECORD_LEN((size_t)rec->pair_count);
-    padded = ((len + plat->write_unit - 1u) / plat->write_unit) * plat->write_unit;
+    len = (size_t)MB_KS_RECORD_LEN((size_t)rec->pair_count);
+    padded = (size_t)(((len + plat->write_unit - 1u) / plat->write_unit) * plat->write_unit);
     target = ks->current == 0 ? 1 : 0;
     base = (uint32_t)target * ks->slot_size;
 
@@ -517,7 +525,7 @@ int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
     /* From here on the target slot is invalid until the last byte lands;
      * the other slot, holding the newest valid record, is not touched until
      * the new one is verified and counted. */
-    ret = hook(plat->erase(plat->user, base, ks->slot_size));
+    ret = hook(plat->erase(plat->user, base, (size_t)ks->slot_size));   /* fits: mb_keystore_init */
     if (ret == MB_OK) {
         ret = hook(plat->write(plat->user, base, ks->buf, padded));
     }

@@ -18,7 +18,7 @@ static uint32_t word_index(uint64_t counter)
 
 static uint32_t bit_mask(uint64_t counter)
 {
-    return 1u << (uint32_t)(counter % BITS_PER_WORD);
+    return (uint32_t)1u << (counter % BITS_PER_WORD);   /* not 1u: 16 bits on AVR */
 }
 
 void mb_replay_init(mb_replay *w)

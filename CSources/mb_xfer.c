@@ -366,8 +366,8 @@ int mb_xfer_rx_init(mb_xfer_rx *rx, const mb_xfer_cfg *cfg, uint8_t *buf, size_t
     rx->cfg = *cfg;
     rx->buf = buf;
     rx->cap = cap;
-    rx->accept_kinds = (1u << MB_XFER_KIND_KEYPKG) | (1u << MB_XFER_KIND_FORWARD) |
-                       (1u << MB_XFER_KIND_REPORT);
+    rx->accept_kinds = ((uint32_t)1u << MB_XFER_KIND_KEYPKG) | ((uint32_t)1u << MB_XFER_KIND_FORWARD) |
+                       ((uint32_t)1u << MB_XFER_KIND_REPORT);
     return MB_OK;
 }
 
@@ -418,7 +418,7 @@ static int rx_start(mb_xfer_rx *rx, const uint8_t *d, uint8_t len)
     kind = d[3];
     blen = get16(d + 4);
     crc = get16(d + 6);
-    if (kind >= 32u || (rx->accept_kinds & (1u << kind)) == 0u) {
+    if (kind >= 32u || (rx->accept_kinds & ((uint32_t)1u << kind)) == 0u) {
         saved = rx->xfer_id;
         rx->xfer_id = xid;
         (void)answer(rx, MB_XFER_REFUSE, MB_XFER_IDX_START, d, len, REFUSE_KIND);

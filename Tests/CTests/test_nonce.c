@@ -56,11 +56,12 @@ static void no_repeats(void)
     const uint8_t fixed[4] = { 9, 9, 9, 9 };
     uint8_t nonce[12];
     uint64_t counter, expected = 0;
-    int bad = 0, i;
+    int bad = 0;
+    long i;   /* not int: 200000 needs more than 16 bits (AVR) */
     mb_nonce g;
 
     MBT_EQ_INT(mb_nonce_init(&g, fixed, UINT64_MAX), MB_OK);
-    for (i = 0; i < 200000; i++) {
+    for (i = 0; i < 200000L; i++) {
         if (mb_nonce_next(&g, nonce, &counter) != MB_OK || counter != expected ||
             mb_nonce_counter(nonce) != expected || memcmp(nonce, fixed, 4) != 0) {
             bad++;

@@ -25,7 +25,7 @@ extern "C" {
 #define MB_CANID_INVALID      0xFFFFFFFFu  /**< mb_canid_encode() result for bad fields */
 #define MB_CANID_MSG_MAX      2047u
 #define MB_CANID_CHUNKS_MAX   16u
-#define MB_CANID_ENCRYPTED_BIT (1u << 17)
+#define MB_CANID_ENCRYPTED_BIT ((uint32_t)1u << 17)  /* 1u << 17 is 0 where int is 16 bits */
 
 typedef struct mb_canid {
     uint16_t msg_id;       /**< bits 28..18, 0..2047 */

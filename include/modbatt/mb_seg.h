@@ -27,7 +27,7 @@ extern "C" {
 #define MB_SEG_CLASSIC_MAX    128u   /**< 16 chunks of 8: largest classic message */
 #define MB_SEG_FD_MAX         256u   /**< v1: 4 chunks of 64: largest FD message */
 #define MB_SEG_PAD_BYTE      0xCCu   /**< filler before the pad-count byte */
-#define MB_CANID_SPARE_BIT  (1u << 16)
+#define MB_CANID_SPARE_BIT  ((uint32_t)1u << 16)  /* 1u << 16 is 0 where int is 16 bits */
 
 /** Largest wire message this build can reassemble. Firmware that only runs
  *  the classic profile may define it as 128 to halve reassembly RAM. */
