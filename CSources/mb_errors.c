@@ -34,6 +34,7 @@ const char *mb_strerror(int code)
     case MB_ERR_TRUNCATED:        return "data truncated or write incomplete";
     case MB_ERR_ABORTED:          return "transfer aborted";
     case MB_ERR_FLASH:            return "flash access failed";
+    case MB_ERR_STALE:            return "stale command (older than a newer one or the age bound)";
     default:                      return "unknown error";
     }
 }

@@ -94,13 +94,12 @@ static int check_header(const mb_observer *o, const uint8_t *msg)
 static int on_hello(mb_observer *o, mb_role sender, const uint8_t *msg, size_t len,
                     mb_observed *out)
 {
-    int ret;
+    const mb_session *p = pair_of(o);
+    int ret = mbs_hs_check_hello(p->pair_secret, p->key_id, p->cfg.device_id, sender,
+                                 msg, len);
 
-    if (len != MB_SESSION_HELLO_LEN) {
-        return MB_ERR_MALFORMED;
-    }
-    if ((ret = check_header(o, msg)) != MB_OK) {
-        return ret;
+    if (ret != MB_OK) {
+        return ret;            /* a forged HELLO never displaces the real one */
     }
     memcpy(o->hello[sender], msg, MB_SESSION_HELLO_LEN);
     o->hello_seen[sender] = 1u;
@@ -173,14 +172,20 @@ static int on_data(mb_observer *o, mb_role sender, uint32_t key, const uint8_t *
 {
     static const mb_session_msg blank;
     mb_session_msg m = blank;
-    int ret = mbs_rx_open(&o->dir[sender], key, wire, len, now_ms, &m);
+    uint8_t older = 0u;
+    int ret = mbs_rx_open(&o->dir[sender], key, wire, len, now_ms, &m, &older);
+    /* A command carries its freshness value ahead: shown without it. */
+    size_t skip = mbs_is_command(&o->dir[sender], out->type) ? MB_SESSION_FV_LEN : 0u;
 
     if (len >= MB_NONCE_LEN) {
         out->counter = mb_nonce_counter(wire);
     }
+    if (ret == MB_OK && m.len < skip) {
+        ret = MB_ERR_MALFORMED;
+    }
     if (ret == MB_OK) {
-        memcpy(out->data, m.data, m.len);
-        out->len = m.len;
+        memcpy(out->data, m.data + skip, m.len - skip);
+        out->len = (uint16_t)(m.len - skip);
         out->epoch = m.epoch;
         out->decrypted = 1u;
     }

@@ -27,6 +27,9 @@ void mb_session_cfg_defaults(mb_session_cfg *cfg)
     cfg->reasm_timeout_ms = 100u;
     cfg->resync_after = 5u;
     cfg->resync_min_interval_ms = 1000u;
+    cfg->fresh_types = MB_SESSION_FRESH_DEFAULT;
+    cfg->fresh_max_age_ms = 1000u;
+    cfg->rehandshake_ms = 1800000u;
 }
 
 static mb_role peer_of(const mb_session *s)
@@ -70,7 +73,8 @@ int mbs_send_wire(mb_session *s, uint16_t msg_id, bool encrypted,
     return ret;
 }
 
-int mbs_install(mb_session *s, const uint8_t hs_keys[MBS_HS_KEYS_LEN], uint32_t now_ms)
+int mbs_install(mb_session *s, const uint8_t hs_keys[MBS_HS_KEYS_LEN], bool responder,
+                uint32_t now_ms)
 {
     const uint8_t *c2d = hs_keys + 32;
     const uint8_t *d2c = hs_keys + 64;
@@ -86,6 +90,14 @@ int mbs_install(mb_session *s, const uint8_t hs_keys[MBS_HS_KEYS_LEN], uint32_t 
     }
     s->established = 1u;
     s->fail_run = 0u;
+    /* A new time anchor and command order; the old session's last epoch
+     * stays readable for its grace period, but not for commands. */
+    s->rx_prev.older_session = s->rx_prev.valid;
+    s->anchor_ms = now_ms;
+    s->last_rehs_ms = now_ms;
+    s->anchor_late = responder ? 1u : 0u;
+    s->fresh_any = 0u;
+    s->fresh_newest = 0u;
     mbs_emit(s, MB_EV_HS_DONE, 0u, MB_OK, 0u, 0u);
     return MB_OK;
 }
@@ -97,7 +109,8 @@ static int cfg_ok(const mb_session_cfg *c)
     }
     if ((c->role != MB_ROLE_CONTROLLER && c->role != MB_ROLE_DEVICE) ||
         mb_seg_wire_max(c->profile) == 0u || mb_seg_wire_max(c->profile) > MB_MSG_WIRE_MAX ||
-        c->hs_timeout_ms == 0u || c->reasm_timeout_ms == 0u ||
+        c->hs_timeout_ms == 0u || c->reasm_timeout_ms == 0u || c->fresh_max_age_ms == 0u ||
+        (c->fresh_types & ((1u << MB_MSG_COMMAND) - 1u)) != 0u ||
         c->rekey_after_msgs == 0u || c->rekey_after_msgs > MB_SESSION_COUNTER_LIMIT) {
         return MB_ERR_INVALID_ARG;
     }
@@ -125,6 +138,7 @@ int mb_session_init_secret(mb_session *s, const mb_session_cfg *cfg,
         return ret;
     }
     s->cfg = *cfg;
+    s->hs.tx_counter = cfg->hello_counter_base;
     memcpy(s->key_id, key_id, MB_KEY_ID_LEN);
     memcpy(s->pair_secret, ps, MB_SESSION_KEY_LEN);
     ret = mb_reasm_init(&s->reasm, cfg->profile, cfg->reasm_timeout_ms);
@@ -249,6 +263,7 @@ static int dispatch(mb_session *s, uint32_t key, const uint8_t *wire, size_t len
     mb_canid f;
     mb_role sender;
     unsigned type;
+    uint8_t older = 0u;
     int ret;
 
     (void)mb_canid_decode(key, &f);              /* checked by accepts() */
@@ -260,13 +275,19 @@ static int dispatch(mb_session *s, uint32_t key, const uint8_t *wire, size_t len
     if (!f.encrypted) {
         return on_clear(s, f.msg_id, type, wire, len, out, now_ms);
     }
-    ret = mbs_rx_open(s, key, wire, len, now_ms, out);
+    ret = mbs_rx_open(s, key, wire, len, now_ms, out, &older);
     if (ret != MB_OK) {
         return reject(s, f.msg_id, ret,
                       len >= MB_NONCE_LEN ? mb_nonce_counter(wire) : 0u, now_ms);
     }
     s->fail_run = 0u;
     out->type = (uint8_t)type;
+    if (mbs_is_command(s, type) &&
+        (ret = mbs_fresh_accept(s, older, now_ms, out)) != MB_OK) {
+        mb_wipe(out->data, out->len);
+        out->len = 0u;
+        return reject(s, f.msg_id, ret, out->counter, now_ms);
+    }
     if (type == MB_MSG_SECURITY) {
         return on_security(s, f.msg_id, out, now_ms);
     }
@@ -309,15 +330,24 @@ int mb_session_rx(mb_session *s, const mb_frame *frame, uint32_t now_ms,
     return ret;
 }
 
-static int seal_and_send(mb_session *s, unsigned type, const uint8_t *pt, size_t len)
+static int seal_and_send(mb_session *s, unsigned type, const uint8_t *pt, size_t len,
+                         uint32_t now_ms)
 {
+    uint8_t fresh[MB_MSG_WIRE_MAX];
     uint8_t wire[MB_MSG_WIRE_MAX];
     uint8_t aad[MB_SESSION_AAD_LEN];
     uint16_t msg_id = mb_msg_id(s->cfg.role, type);
     size_t wire_len = len + MB_SESSION_OVERHEAD;
     uint32_t key = mb_seg_message_id(s->cfg.profile, msg_id, true, s->cfg.device_id, wire_len);
-    int ret = mb_nonce_next(&s->tx_nonce, wire, NULL);
+    int ret;
 
+    if (mbs_is_command(s, type)) {
+        mbs_fresh_wrap(s, pt, len, now_ms, fresh, &len);
+        pt = fresh;
+        wire_len = len + MB_SESSION_OVERHEAD;
+        key = mb_seg_message_id(s->cfg.profile, msg_id, true, s->cfg.device_id, wire_len);
+    }
+    ret = mb_nonce_next(&s->tx_nonce, wire, NULL);
     mbs_aad(key, wire_len, aad);
     if (ret == MB_OK) {
         ret = mb_aead_setkey(s->cfg.aead, s->tx_key);
@@ -330,6 +360,7 @@ static int seal_and_send(mb_session *s, unsigned type, const uint8_t *pt, size_t
         ret = mbs_send_wire(s, msg_id, true, wire, wire_len);
     }
     mb_wipe(wire, wire_len);
+    mb_wipe(fresh, sizeof(fresh));
     return ret;
 }
 
@@ -344,7 +375,8 @@ int mb_session_send(mb_session *s, unsigned type, const uint8_t *pt, size_t len,
     if (type < MB_MSG_COMMAND || type > MB_MSG_APP_LAST) {
         return MB_ERR_INVALID_ARG;
     }
-    if (len > MB_SESSION_PT_MAX(s->cfg.profile)) {
+    if (len > MB_SESSION_PT_MAX(s->cfg.profile) ||
+        (mbs_is_command(s, type) && len > MB_SESSION_PT_MAX(s->cfg.profile) - MB_SESSION_FV_LEN)) {
         return MB_ERR_LENGTH;
     }
     if (!s->established) {
@@ -353,7 +385,7 @@ int mb_session_send(mb_session *s, unsigned type, const uint8_t *pt, size_t len,
     if ((ret = mbs_tx_maybe_rotate(s, now_ms)) != MB_OK) {
         return ret;
     }
-    return seal_and_send(s, type, pt, len);
+    return seal_and_send(s, type, pt, len, now_ms);
 }
 
 int mb_session_send_clear_diag(mb_session *s, const uint8_t *data, size_t len)
@@ -384,7 +416,23 @@ int mb_session_rekey(mb_session *s, uint32_t now_ms)
     if ((ret = mbs_tx_rotate(s, now_ms)) != MB_OK) {
         return ret;
     }
-    return seal_and_send(s, MB_MSG_SECURITY, request, sizeof(request));
+    return seal_and_send(s, MB_MSG_SECURITY, request, sizeof(request), now_ms);
+}
+
+/* The controller renews the handshake every rehandshake_ms: command ages
+ * are measured from the last one, so clock drift never adds up to more
+ * than rehandshake_ms x the crystals' tolerance (docs/PROTOCOL.md 7.5). A
+ * failed attempt is retried every resync_min_interval_ms. */
+static void reanchor(mb_session *s, uint32_t now_ms)
+{
+    if (s->cfg.role != MB_ROLE_CONTROLLER || !s->established || s->cfg.rehandshake_ms == 0u ||
+        s->hs.state != MBS_HS_IDLE ||
+        !mbs_after_eq(now_ms, s->anchor_ms + s->cfg.rehandshake_ms) ||
+        !mbs_after_eq(now_ms, s->last_rehs_ms + s->cfg.resync_min_interval_ms)) {
+        return;
+    }
+    s->last_rehs_ms = now_ms;
+    (void)mbs_hs_start(s, 0u, now_ms);
 }
 
 int mb_session_poll(mb_session *s, uint32_t now_ms)
@@ -401,6 +449,7 @@ int mb_session_poll(mb_session *s, uint32_t now_ms)
         mbs_after_eq(now_ms, s->tx_epoch_ms + s->cfg.rekey_after_ms)) {
         (void)mbs_tx_rotate(s, now_ms);
     }
+    reanchor(s, now_ms);
     return ret;
 }
 

@@ -218,7 +218,7 @@ static int open_next(mb_session *s, uint32_t msg_key, const uint8_t *wire,
 }
 
 int mbs_rx_open(mb_session *s, uint32_t msg_key, const uint8_t *wire, size_t len,
-                uint32_t now_ms, mb_session_msg *out)
+                uint32_t now_ms, mb_session_msg *out, uint8_t *older_session)
 {
     mb_rx_epoch *ep;
     uint64_t counter;
@@ -258,5 +258,6 @@ int mbs_rx_open(mb_session *s, uint32_t msg_key, const uint8_t *wire, size_t len
     out->epoch = ep->epoch;
     out->counter = counter;
     out->encrypted = 1u;
+    *older_session = ep->older_session;
     return MB_OK;
 }

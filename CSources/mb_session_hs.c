@@ -2,13 +2,17 @@
  * mb_session_hs.c - the three-message handshake with key confirmation
  * (docs/PROTOCOL.md, section 6):
  *
- *   HELLO  (I -> R, clear) = ver | flags | key_id(4) | N_I(16)            22 bytes
- *   REPLY  (R -> I, clear) = ver | 0     | key_id(4) | N_R(16) | MAC_R(16) 38 bytes
- *   FINISH (I -> R, clear) = MAC_I(16)                                     16 bytes
+ *   HELLO  (I -> R, clear) = ver | flags | key_id(4) | N_I(16) | ctr(8) | MAC_H(16)  46 bytes
+ *   REPLY  (R -> I, clear) = ver | 0     | key_id(4) | N_R(16) | MAC_R(16)          38 bytes
+ *   FINISH (I -> R, clear) = MAC_I(16)                                              16 bytes
  *
+ *   MAC_H = HMAC(PS, "mb2 hello" || sender role || device_id || HELLO[0..30))[0..16)
  *   MAC_R = HMAC(mac_key, "mb1 resp" || HELLO || REPLY[0..22))[0..16)
  *   MAC_I = HMAC(mac_key, "mb1 init" || HELLO || REPLY)[0..16)
  *
+ * A HELLO is answered only when MAC_H verifies and its counter is above the
+ * newest one answered (the sender's counter survives its reboots): a forged
+ * or replayed HELLO costs one HMAC and changes no state (protocol v2).
  * Either side may initiate; if both do at once the controller's HELLO wins.
  * The keys in use keep working until the new ones are confirmed.
  */
@@ -29,12 +33,34 @@ static mb_role peer_role(const mb_session *s)
     return s->cfg.role == MB_ROLE_CONTROLLER ? MB_ROLE_DEVICE : MB_ROLE_CONTROLLER;
 }
 
-static void build_hello(const mb_session *s, uint8_t out[MB_SESSION_HELLO_LEN])
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    unsigned i;
+    for (i = 0u; i < 8u; i++) {
+        p[i] = (uint8_t)(v >> (56u - 8u * i));
+    }
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0u;
+    unsigned i;
+    for (i = 0u; i < 8u; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* The HELLO this side sent (or is sending): deterministic from its state. */
+static int build_hello(const mb_session *s, uint8_t out[MB_SESSION_HELLO_LEN])
 {
     out[OFF_VER] = MB_PROTO_VERSION;
     out[OFF_FLAGS] = s->hs.flags;
     memcpy(out + OFF_KEYID, s->key_id, MB_KEY_ID_LEN);
     memcpy(out + OFF_NONCE, s->hs.n_i, MB_SESSION_NONCE_LEN);
+    put_be64(out + MBS_HELLO_CTR_OFF, s->hs.tx_counter);
+    return mbs_hello_mac(s->pair_secret, s->cfg.role, s->cfg.device_id, out,
+                         out + MBS_HELLO_MAC_OFF);
 }
 
 static void hs_reset(mb_session *s)
@@ -48,6 +74,13 @@ static void hs_reset(mb_session *s)
 static int hs_fail(mb_session *s, unsigned type, int code)
 {
     mbs_emit(s, MB_EV_HS_FAILED, mb_msg_id(peer_role(s), type), code, 0u, 0u);
+    return code;
+}
+
+/* A HELLO refused before it changed anything (forged, replayed, too soon). */
+static int hello_refused(mb_session *s, int code, uint64_t counter)
+{
+    mbs_emit(s, MB_EV_REJECT, mb_msg_id(peer_role(s), MB_MSG_HELLO), code, 0u, counter);
     return code;
 }
 
@@ -72,19 +105,27 @@ int mbs_hs_start(mb_session *s, uint8_t flags, uint32_t now_ms)
         !mbs_after_eq(now_ms, s->hs.last_hello_tx_ms + s->cfg.hs_min_interval_ms)) {
         return MB_ERR_RATE_LIMITED;
     }
+    if (s->hs.tx_counter == UINT64_MAX) {
+        return MB_ERR_NONCE_EXHAUSTED;     /* only a new pair secret helps */
+    }
     hs_reset(s);
     if (s->cfg.rng(s->cfg.user, s->hs.n_i, sizeof(s->hs.n_i)) != 0) {
         hs_reset(s);
         return hs_fail(s, MB_MSG_HELLO, MB_ERR_RNG);
     }
     s->hs.flags = flags;
-    s->hs.state = MBS_HS_WAIT_REPLY;
-    s->hs.started_ms = now_ms;
+    s->hs.tx_counter++;                    /* spent even if the send fails */
     s->hs.last_hello_tx_ms = now_ms;
     s->hs.sent_any = 1u;
-    build_hello(s, hello);
-    mbs_emit(s, MB_EV_HS_STARTED, mb_msg_id(s->cfg.role, MB_MSG_HELLO), MB_OK, 0u, 0u);
-    ret = mbs_send_wire(s, mb_msg_id(s->cfg.role, MB_MSG_HELLO), false, hello, sizeof(hello));
+    ret = build_hello(s, hello);
+    if (ret == MB_OK) {
+        s->hs.state = MBS_HS_WAIT_REPLY;
+        s->hs.started_ms = now_ms;
+        mbs_emit(s, MB_EV_HS_STARTED, mb_msg_id(s->cfg.role, MB_MSG_HELLO), MB_OK, 0u,
+                 s->hs.tx_counter);
+        ret = mbs_send_wire(s, mb_msg_id(s->cfg.role, MB_MSG_HELLO), false, hello,
+                            sizeof(hello));
+    }
     if (ret != MB_OK) {
         hs_reset(s);
     }
@@ -131,27 +172,65 @@ static int answer_hello(mb_session *s, const uint8_t *hello, uint32_t now_ms)
     return ret;
 }
 
-static int on_hello(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_ms)
+int mbs_hs_check_hello(const uint8_t ps[32], const uint8_t key_id[4], uint8_t device_id,
+                       mb_role sender, const uint8_t *hello, size_t len)
 {
+    uint8_t mac[MB_SESSION_MAC_LEN];
     int ret;
 
     if (len != MB_SESSION_HELLO_LEN) {
-        return hs_fail(s, MB_MSG_HELLO, MB_ERR_MALFORMED);
+        return MB_ERR_MALFORMED;
     }
-    if ((ret = check_header(s, msg)) != MB_OK) {
-        return hs_fail(s, MB_MSG_HELLO, ret);
+    if (hello[OFF_VER] != MB_PROTO_VERSION) {
+        return MB_ERR_VERSION;
+    }
+    if (mb_ct_compare(hello + OFF_KEYID, key_id, MB_KEY_ID_LEN) != 0) {
+        return MB_ERR_HANDSHAKE;   /* the peer holds another pair key */
+    }
+    ret = mbs_hello_mac(ps, sender, device_id, hello, mac);
+    if (ret == MB_OK && mb_ct_compare(mac, hello + MBS_HELLO_MAC_OFF, sizeof(mac)) != 0) {
+        ret = MB_ERR_AUTH;
+    }
+    mb_wipe(mac, sizeof(mac));
+    return ret;
+}
+
+/* An authentic HELLO whose counter is not above the newest answered: a
+ * replay, or (same counter, other content) a second holder of the key. */
+static int old_hello(mb_session *s, const uint8_t *msg, uint64_t counter)
+{
+    if (counter == s->hs.rx_counter &&
+        mb_ct_compare(msg + MBS_HELLO_MAC_OFF, s->hs.rx_mac, sizeof(s->hs.rx_mac)) != 0) {
+        mbs_emit(s, MB_EV_CLONE_SUSPECT, mb_msg_id(peer_role(s), MB_MSG_HELLO),
+                 MB_ERR_REPLAY, 0u, counter);
+    }
+    return hello_refused(s, MB_ERR_REPLAY, counter);
+}
+
+static int on_hello(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_ms)
+{
+    uint64_t counter;
+    int ret = mbs_hs_check_hello(s->pair_secret, s->key_id, s->cfg.device_id,
+                                 peer_role(s), msg, len);
+
+    if (ret != MB_OK) {
+        return hello_refused(s, ret, 0u);
+    }
+    counter = get_be64(msg + MBS_HELLO_CTR_OFF);
+    if (s->hs.answered_any && counter <= s->hs.rx_counter) {
+        return old_hello(s, msg, counter);
     }
     if (s->hs.state == MBS_HS_WAIT_REPLY && s->cfg.role == MB_ROLE_CONTROLLER) {
         return MB_ERR_STATE;       /* both started: the controller's HELLO wins */
     }
     if (s->hs.answered_any &&
         !mbs_after_eq(now_ms, s->hs.last_hello_rx_ms + s->cfg.hs_min_interval_ms / 2u)) {
-        mbs_emit(s, MB_EV_REJECT, mb_msg_id(peer_role(s), MB_MSG_HELLO),
-                 MB_ERR_RATE_LIMITED, 0u, 0u);
-        return MB_ERR_RATE_LIMITED;
+        return hello_refused(s, MB_ERR_RATE_LIMITED, counter);
     }
     s->hs.last_hello_rx_ms = now_ms;
     s->hs.answered_any = 1u;
+    s->hs.rx_counter = counter;
+    memcpy(s->hs.rx_mac, msg + MBS_HELLO_MAC_OFF, sizeof(s->hs.rx_mac));
     return answer_hello(s, msg, now_ms);
 }
 
@@ -197,15 +276,17 @@ static int on_reply(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_
     if ((ret = check_header(s, msg)) != MB_OK) {
         return hs_fail(s, MB_MSG_REPLY, ret);
     }
-    build_hello(s, hello);
-    ret = mbs_hs_check_reply(s->pair_secret, s->key_id, s->cfg.device_id, s->cfg.role,
-                             hello, msg, keys, mac);
+    ret = build_hello(s, hello);
+    if (ret == MB_OK) {
+        ret = mbs_hs_check_reply(s->pair_secret, s->key_id, s->cfg.device_id, s->cfg.role,
+                                 hello, msg, keys, mac);
+    }
     if (ret == MB_OK) {
         ret = mbs_send_wire(s, mb_msg_id(s->cfg.role, MB_MSG_FINISH), false, mac, sizeof(mac));
     }
     if (ret == MB_OK) {
         hs_reset(s);
-        ret = mbs_install(s, keys, now_ms);
+        ret = mbs_install(s, keys, false, now_ms);
     } else {
         (void)hs_fail(s, MB_MSG_REPLY, ret);
     }
@@ -233,7 +314,7 @@ static int on_finish(mb_session *s, const uint8_t *msg, size_t len, uint32_t now
                       s->cfg.device_id, peer_role(s), keys);
     hs_reset(s);
     if (ret == MB_OK) {
-        ret = mbs_install(s, keys, now_ms);
+        ret = mbs_install(s, keys, true, now_ms);
     }
     mb_wipe(keys, sizeof(keys));
     return ret;

@@ -9,6 +9,7 @@
  *   key[e]  = HMAC(chain[e], "mb1 key"  || BE32(e))
  *   fixed[e]= HMAC(chain[e], "mb1 fix"  || BE32(e))[0..3) || (e mod 256)
  *   chain[e+1] = HMAC(chain[e], "mb1 next" || BE32(e))
+ *   MAC_H   = HMAC(PS, "mb2 hello" || sender role || device_id || HELLO[0..30))[0..16)
  */
 #include <string.h>
 
@@ -104,11 +105,27 @@ int mbs_chain_next(const uint8_t chain[32], uint32_t epoch, uint8_t next[32])
     return chain_prf(chain, "mb1 next", STRLEN("mb1 next"), epoch, next);
 }
 
+/* Finish a handshake MAC: the first 16 bytes of the HMAC, the context freed
+ * and the full value wiped whatever happened; ret is the status so far. */
+static int finish_mac16(mb_hmac *h, int ret, uint8_t mac[16])
+{
+    uint8_t full[32];
+
+    if (ret == MB_OK) {
+        ret = mb_hmac_finish(h, full);
+    }
+    if (ret == MB_OK) {
+        memcpy(mac, full, MB_SESSION_MAC_LEN);
+    }
+    mb_hmac_free(h);
+    mb_wipe(full, sizeof(full));
+    return ret;
+}
+
 int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
                const uint8_t *hello, const uint8_t *reply, size_t reply_len,
                uint8_t mac[16])
 {
-    uint8_t full[32];
     mb_hmac h;
     int ret;
 
@@ -122,13 +139,26 @@ int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
     if (ret == MB_OK) {
         ret = mb_hmac_update(&h, reply, reply_len);
     }
+    return finish_mac16(&h, ret, mac);
+}
+
+int mbs_hello_mac(const uint8_t ps[32], mb_role sender, uint8_t device_id,
+                  const uint8_t *hello, uint8_t mac[16])
+{
+    static const char label[] = "mb2 hello";
+    const uint8_t bind[2] = { (uint8_t)sender, device_id };
+    mb_hmac h;
+    int ret;
+
+    ret = mb_hmac_starts(&h, ps, MB_SESSION_KEY_LEN);
     if (ret == MB_OK) {
-        ret = mb_hmac_finish(&h, full);
+        ret = mb_hmac_update(&h, (const uint8_t *)label, STRLEN(label));
     }
     if (ret == MB_OK) {
-        memcpy(mac, full, MB_SESSION_MAC_LEN);
+        ret = mb_hmac_update(&h, bind, sizeof(bind));
     }
-    mb_hmac_free(&h);
-    mb_wipe(full, sizeof(full));
-    return ret;
+    if (ret == MB_OK) {
+        ret = mb_hmac_update(&h, hello, MBS_HELLO_MAC_OFF);
+    }
+    return finish_mac16(&h, ret, mac);
 }

@@ -64,6 +64,8 @@ public enum ModbattError: Error, Equatable, Sendable, CustomStringConvertible {
     case aborted
     /// `MB_ERR_FLASH`: the platform flash hook failed.
     case flashFailure
+    /// `MB_ERR_STALE`: a command older than a newer one of its kind, or than the age bound.
+    case stale
     /// A C code this version of the wrapper does not know (a newer core).
     case unknown(code: Int32)
     /// Key material given as text did not parse; `reason` says why (never the bytes).
@@ -90,7 +92,7 @@ public enum ModbattError: Error, Equatable, Sendable, CustomStringConvertible {
         MB_ERR_INTEGRITY: .integrity, MB_ERR_ROLLBACK: .rollback,
         MB_ERR_WRONG_DEVICE: .wrongDevice, MB_ERR_NOT_FOUND: .notFound,
         MB_ERR_TRUNCATED: .truncated, MB_ERR_ABORTED: .aborted,
-        MB_ERR_FLASH: .flashFailure,
+        MB_ERR_FLASH: .flashFailure, MB_ERR_STALE: .stale,
     ]
 
     /// The C code this error came from, if it came from the C core.

@@ -280,12 +280,12 @@ static NOINLINE void run_sessions(void)
     MBT_EQ_INT(t_node_init(&ctl, MB_ROLE_CONTROLLER, MB_PROFILE_CLASSIC, 0, NULL), MB_OK);
     MBT_EQ_INT(t_node_init(&dev, MB_ROLE_DEVICE, MB_PROFILE_CLASSIC, 0, NULL), MB_OK);
     MBT_EQ_INT(t_connect(&ctl, &dev, 0), 0);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, sizeof(pt), 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, sizeof(pt), 1), MB_OK);
     MBT_EQ_INT(mb_session_send(&dev.s, MB_MSG_STATUS, pt, sizeof(pt), 1), MB_OK);
     t_pump(&ctl, &dev, 1, NULL, NULL);
     MBT_EQ_INT(mb_session_rekey(&ctl.s, 2), MB_OK);
     t_pump(&ctl, &dev, 2, NULL, NULL);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, sizeof(pt), 3), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, sizeof(pt), 3), MB_OK);
     MBT_EQ_INT(mb_session_send(&dev.s, MB_MSG_STATUS, pt, sizeof(pt), 3), MB_OK);
     t_pump(&ctl, &dev, 3, NULL, NULL);
 }

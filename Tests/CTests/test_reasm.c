@@ -266,7 +266,7 @@ static void test_flood_session(void)
     MBT_EQ_INT(t_node_init(&dev, MB_ROLE_DEVICE, MB_PROFILE_CLASSIC, 0, NULL), MB_OK);
     MBT_EQ_INT(t_connect(&ctl, &dev, 0), 0);
     for (round = 0; round < 30; round++) {
-        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, sizeof(pt), round), MB_OK);
+        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, sizeof(pt), round), MB_OK);
         n = ctl.out.n;
         memcpy(f, ctl.out.f, n * sizeof(mb_frame));
         ctl.out.n = 0;

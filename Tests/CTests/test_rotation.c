@@ -60,7 +60,7 @@ static void test_long_run_counters_never_repeat(void)
         now += 3;
         memset(&bc, 0, sizeof(bc));
         memset(&bd, 0, sizeof(bd));
-        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, sizeof(pt), now), MB_OK);
+        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, sizeof(pt), now), MB_OK);
         take_iv(&ctl.out, 0, &niv);
         if (i % 5 == 0) {
             MBT_EQ_INT(mb_session_send(&dev.s, MB_MSG_STATUS, pt, sizeof(pt), now), MB_OK);
@@ -101,7 +101,7 @@ static void test_time_based(void)
     mb_session_cfg_defaults(&cfg);
     cfg.rekey_after_ms = 50;
     setup(&cfg, MB_PROFILE_FD);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 1, 10), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 1, 10), MB_OK);
     MBT_EQ_INT(ctl.s.tx_epoch, 0);
     MBT_EQ_INT(mb_session_poll(&ctl.s, 49), MB_OK);
     MBT_EQ_INT(ctl.s.tx_epoch, 0);
@@ -110,7 +110,7 @@ static void test_time_based(void)
     /* An idle epoch is not rotated again (the peer follows one step only). */
     MBT_EQ_INT(mb_session_poll(&ctl.s, 200), MB_OK);
     MBT_EQ_INT(ctl.s.tx_epoch, 1);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 1, 201), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 1, 201), MB_OK);
     t_deliver(&ctl, &dev, 201, NULL);
     MBT_EQ_INT(dev.s.rx_cur.epoch, 1);
     teardown();
@@ -125,7 +125,7 @@ static void test_in_flight_across_rotation(void)
     mb_session_cfg_defaults(&cfg);
     setup(&cfg, MB_PROFILE_CLASSIC);
     memset(&bd, 0, sizeof(bd));
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 30, 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 30, 1), MB_OK);
     held = ctl.out;                                  /* epoch 0, delayed */
     ctl.out.n = 0;
     MBT_EQ_INT(mb_session_rekey(&ctl.s, 2), MB_OK);
@@ -154,9 +154,9 @@ static void test_counter_and_epoch_limits(void)
     memset(&bd, 0, sizeof(bd));
     /* Jump close to the limit (as if 2^32 - 1 messages had been sent). */
     ctl.s.tx_nonce.next = MB_SESSION_COUNTER_LIMIT - 1u;
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 2, 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 2, 1), MB_OK);
     MBT_EQ_INT(ctl.s.tx_epoch, 0);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 2, 2), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 2, 2), MB_OK);
     MBT_EQ_INT(ctl.s.tx_epoch, 1);                   /* rotated, never wrapped */
     MBT_EQ_INT(ctl.s.tx_nonce.next, 1);
     t_deliver(&ctl, &dev, 3, &bd);
@@ -165,7 +165,7 @@ static void test_counter_and_epoch_limits(void)
     /* The last epoch cannot be rotated: a handshake is needed. */
     ctl.s.tx_epoch = UINT32_MAX;
     ctl.s.tx_nonce.next = MB_SESSION_COUNTER_LIMIT;
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 2, 4), MB_ERR_NONCE_EXHAUSTED);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 2, 4), MB_ERR_NONCE_EXHAUSTED);
     MBT_EQ_INT(mb_session_rekey(&ctl.s, 4), MB_ERR_NONCE_EXHAUSTED);
     teardown();
 
@@ -176,7 +176,7 @@ static void test_counter_and_epoch_limits(void)
     ctl.s.tx_nonce.limit = UINT64_MAX;
     ctl.s.tx_nonce.next = MB_SESSION_COUNTER_LIMIT;
     memset(&bd, 0, sizeof(bd));
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 2, 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 2, 1), MB_OK);
     t_deliver(&ctl, &dev, 1, &bd);
     MBT_EQ_INT(bd.n, 0);
     MBT_EQ_INT(bd.last_err, MB_ERR_MALFORMED);
@@ -197,24 +197,24 @@ static void test_resync(void)
     setup(&cfg, MB_PROFILE_CLASSIC);
     memset(&bd, 0, sizeof(bd));
     memset(&bc, 0, sizeof(bc));
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 4, 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 4, 1), MB_OK);
     MBT_EQ_INT(mb_session_rekey(&ctl.s, 1), MB_OK);  /* epoch 1, lost */
     ctl.out.n = 0;
     MBT_EQ_INT(mb_session_rekey(&ctl.s, 1), MB_OK);  /* epoch 2 */
     ctl.out.n = 0;
     for (i = 0; i < 2; i++) {
-        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 4, 2), MB_OK);
+        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 4, 2), MB_OK);
         t_deliver(&ctl, &dev, 2, &bd);
         MBT_EQ_INT(bd.last_err, MB_ERR_EPOCH);
     }
     MBT_EQ_INT(dev.out.n, 0);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 4, 3), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 4, 3), MB_OK);
     t_deliver(&ctl, &dev, 3, &bd);                   /* third failure: resync */
     MBT_EQ_INT(t_count_ev(&dev, MB_EV_RESYNC, MB_ERR_EPOCH), 1);
-    MBT_EQ_INT(dev.out.n, 3);                        /* a HELLO */
+    MBT_EQ_INT(dev.out.n, T_HELLO_FRAMES);           /* a HELLO */
     MBT_EQ_INT(dev.out.f[0].data[1], MB_SESSION_FLAG_RESYNC);
     t_pump(&ctl, &dev, 4, &bc, &bd);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 4, 5), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 4, 5), MB_OK);
     memset(&bd, 0, sizeof(bd));
     t_deliver(&ctl, &dev, 5, &bd);
     MBT_EQ_INT(bd.n, 1);                             /* recovered */

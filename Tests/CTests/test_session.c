@@ -31,7 +31,7 @@ static void test_handshake_frames(void)
 {
     setup(MB_PROFILE_CLASSIC);
     MBT_EQ_INT(mb_session_start(&ctl.s, 1000), MB_OK);
-    MBT_EQ_INT(ctl.out.n, 3);                        /* HELLO: 22 bytes */
+    MBT_EQ_INT(ctl.out.n, 6);                        /* HELLO: 46 bytes */
     MBT_EQ_INT(ctl.out.f[0].id >> 18, 0x300);
     MBT_EQ_INT(ctl.out.f[0].id & 0xFF, 0x05);
     MBT_EQ_INT((ctl.out.f[0].id >> 17) & 1, 0);
@@ -55,10 +55,10 @@ static void test_handshake_frames(void)
     setup(MB_PROFILE_FD);
     MBT_EQ_INT(mb_session_start(&ctl.s, 0), MB_OK);
     MBT_EQ_INT(ctl.out.n, 1);
-    MBT_EQ_INT(ctl.out.f[0].len, 24);                /* 22 padded to 24 */
+    MBT_EQ_INT(ctl.out.f[0].len, 48);                /* 46 padded to 48 */
     MBT_CHECK((ctl.out.f[0].id & MB_CANID_SPARE_BIT) != 0);
-    MBT_EQ_INT(ctl.out.f[0].data[22], 0xCC);
-    MBT_EQ_INT(ctl.out.f[0].data[23], 2);
+    MBT_EQ_INT(ctl.out.f[0].data[46], 0xCC);
+    MBT_EQ_INT(ctl.out.f[0].data[47], 2);
     t_deliver(&ctl, &dev, 1, &box_d);
     MBT_EQ_INT(dev.out.n, 1);
     MBT_EQ_INT(dev.out.f[0].len, 48);                /* 38 padded to 48 */
@@ -80,7 +80,7 @@ static void roundtrip_profile(mb_profile p)
             pt[i] = (uint8_t)(len * 7u + i);
         }
         reset_boxes();
-        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, len, 20), MB_OK);
+        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, len, 20), MB_OK);
         if (ctl.out.n != mb_seg_frame_count(p, len + 28)) {
             frames_bad++;
         }
@@ -97,14 +97,23 @@ static void roundtrip_profile(mb_profile p)
         t_deliver(&dev, &ctl, 23, &box_c);
         if (box_d.n != 1 || box_c.n != 1 || box_d.m[0].len != len || box_c.m[0].len != len ||
             memcmp(box_d.m[0].data, pt, len) != 0 || memcmp(box_c.m[0].data, pt, len) != 0 ||
-            box_d.m[0].type != MB_MSG_COMMAND || box_c.m[0].type != MB_MSG_STATUS ||
+            box_d.m[0].type != MB_MSG_APP_FIRST || box_c.m[0].type != MB_MSG_STATUS ||
             !box_d.m[0].encrypted || box_d.errors || box_c.errors) {
             bad++;
         }
     }
     MBT_EQ_INT(bad, 0);
     MBT_EQ_INT(frames_bad, 0);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, max + 1, 30), MB_ERR_LENGTH);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, max + 1, 30), MB_ERR_LENGTH);
+    /* A command carries its 4-byte freshness value: 4 bytes less room. */
+    reset_boxes();
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, max - 4, 31), MB_OK);
+    MBT_EQ_INT(ctl.out.n, mb_seg_frame_count(p, max + 28));
+    t_deliver(&ctl, &dev, 32, &box_d);
+    MBT_EQ_INT(box_d.n, 1);
+    MBT_EQ_INT(box_d.m[0].len, max - 4);
+    MBT_CHECK(memcmp(box_d.m[0].data, pt, max - 4) == 0);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, max - 3, 33), MB_ERR_LENGTH);
     MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_HELLO, pt, 1, 30), MB_ERR_INVALID_ARG);
     MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_SECURITY, pt, 1, 30), MB_ERR_INVALID_ARG);
     MBT_EQ_INT(mb_session_send(&ctl.s, 16, pt, 1, 30), MB_ERR_INVALID_ARG);
@@ -119,12 +128,12 @@ static void test_fd_single_frame(void)
     uint8_t pt[36] = { 1, 2, 3 };
     setup(MB_PROFILE_FD);
     MBT_EQ_INT(t_connect(&ctl, &dev, 0), 0);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_LIMITS, pt, 36, 1), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 36, 1), MB_OK);
     MBT_EQ_INT(ctl.out.n, 1);                        /* 64 bytes: no padding */
     MBT_EQ_INT(ctl.out.f[0].len, 64);
     MBT_CHECK((ctl.out.f[0].id & MB_CANID_SPARE_BIT) == 0);
     t_deliver(&ctl, &dev, 2, &box_d);
-    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_LIMITS, pt, 37, 3), MB_OK);
+    MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, 37, 3), MB_OK);
     MBT_EQ_INT(ctl.out.n, 2);                        /* 65 bytes: 64 + 1 */
     MBT_EQ_INT(ctl.out.f[1].len, 1);
     t_deliver(&ctl, &dev, 4, &box_d);
@@ -232,7 +241,7 @@ static void test_wrong_pair_key(void)
     t_deliver(&ctl, &dev, 1, &box_d);
     MBT_EQ_INT(box_d.last_err, MB_ERR_HANDSHAKE);
     MBT_EQ_INT(dev.out.n, 0);
-    MBT_EQ_INT(t_count_ev(&dev, MB_EV_HS_FAILED, MB_ERR_HANDSHAKE), 1);
+    MBT_EQ_INT(t_count_ev(&dev, MB_EV_REJECT, MB_ERR_HANDSHAKE), 1);   /* not our handshake */
     MBT_EQ_INT(mb_session_poll(&ctl.s, 250), MB_OK);
     MBT_EQ_INT(mb_session_poll(&ctl.s, 251), MB_ERR_TIMEOUT);
     MBT_EQ_INT(t_count_ev(&ctl, MB_EV_HS_FAILED, MB_ERR_TIMEOUT), 1);
@@ -249,17 +258,25 @@ static void flip(tnode *from, size_t k, size_t byte, unsigned bit)
 
 static void test_tampered_handshake(void)
 {
-    /* Tampered HELLO nonce: the responder cannot tell, the initiator can. */
-    setup(MB_PROFILE_CLASSIC);
-    MBT_EQ_INT(mb_session_start(&ctl.s, 0), MB_OK);
-    flip(&ctl, 1, 3, 0);
-    t_deliver(&ctl, &dev, 1, &box_d);
-    t_deliver(&dev, &ctl, 2, &box_c);
-    MBT_EQ_INT(box_c.last_err, MB_ERR_AUTH);
-    MBT_EQ_INT(ctl.out.n, 0);                        /* no FINISH */
-    MBT_CHECK(!ctl.s.established);
-    MBT_EQ_INT(t_count_ev(&ctl, MB_EV_HS_FAILED, MB_ERR_AUTH), 1);
-    teardown();
+    /* Tampered HELLO (nonce, counter, MAC_H): the responder checks MAC_H
+     * and neither answers nor changes state (protocol v2). */
+    {
+        static const size_t frame_of[3] = { 1, 3, 5 };
+        size_t k;
+        for (k = 0; k < 3; k++) {
+            setup(MB_PROFILE_CLASSIC);
+            MBT_EQ_INT(mb_session_start(&ctl.s, 0), MB_OK);
+            flip(&ctl, frame_of[k], 3, 0);
+            t_deliver(&ctl, &dev, 1, &box_d);
+            MBT_EQ_INT(box_d.last_err, MB_ERR_AUTH);
+            MBT_EQ_INT(dev.out.n, 0);                /* no REPLY */
+            MBT_EQ_INT(dev.s.hs.state, 0);
+            MBT_EQ_INT(dev.s.hs.answered_any, 0);
+            MBT_EQ_INT(t_count_ev(&dev, MB_EV_REJECT, MB_ERR_AUTH), 1);
+            MBT_EQ_INT(t_count_ev(&dev, MB_EV_HS_FAILED, MB_ERR_AUTH), 0);
+            teardown();
+        }
+    }
 
     /* Tampered REPLY (nonce, then MAC). */
     {
@@ -329,20 +346,23 @@ static void test_replayed_handshake(void)
     t_pump(&ctl, &dev, 1001, &box_c, &box_d);
     MBT_EQ_INT(box_c.errors + box_d.errors, 0);
 
-    /* Replay the old HELLO: answered, but the old session keeps working and
-     * the old FINISH does not complete it. */
+    /* Replay the old HELLO: its counter is not above the newest answered,
+     * so it is refused without an answer or any state change (v2), and the
+     * old FINISH finds no handshake to complete. */
     reset_boxes();
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < T_HELLO_FRAMES; i++) {
         mb_session_msg m;
-        (void)mb_session_rx(&dev.s, &old_c.f[i], 2000, &m);
+        box_d.last_err = mb_session_rx(&dev.s, &old_c.f[i], 2000, &m);
     }
-    MBT_EQ_INT(dev.s.hs.state, 2);
-    dev.out.n = 0;                                   /* the REPLY goes nowhere */
-    for (i = 3; i < old_c.n; i++) {
+    MBT_EQ_INT(box_d.last_err, MB_ERR_REPLAY);
+    MBT_EQ_INT(dev.s.hs.state, 0);
+    MBT_EQ_INT(dev.out.n, 0);
+    MBT_EQ_INT(t_count_ev(&dev, MB_EV_CLONE_SUSPECT, MB_ERR_REPLAY), 0);
+    for (i = T_HELLO_FRAMES; i < old_c.n; i++) {
         mb_session_msg m;
         box_d.last_err = mb_session_rx(&dev.s, &old_c.f[i], 2001, &m);
     }
-    MBT_EQ_INT(box_d.last_err, MB_ERR_AUTH);
+    MBT_EQ_INT(box_d.last_err, MB_ERR_STATE);
     MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, 3, 2002), MB_OK);
     t_deliver(&ctl, &dev, 2002, &box_d);
     MBT_EQ_INT(box_d.n, 1);                          /* current keys still fine */
@@ -378,14 +398,21 @@ static void test_rate_limits(void)
     t_deliver(&ctl, &dev, 1, &box_d);
     MBT_EQ_INT(dev.out.n, 5);
     dev.out.n = 0;
-    /* Same HELLO again 10 ms later: below half the interval, refused. */
+    /* Same HELLO again: a replay, refused whatever the time. */
     for (i = 0; i < hello.n; i++) {
         mb_session_msg m;
-        box_d.last_err = mb_session_rx(&dev.s, &hello.f[i], 11, &m);
+        box_d.last_err = mb_session_rx(&dev.s, &hello.f[i], 500, &m);
     }
+    MBT_EQ_INT(box_d.last_err, MB_ERR_REPLAY);
+    /* A genuine, newer HELLO 10 ms later: below half the interval, refused. */
+    ctl.s.cfg.hs_min_interval_ms = 10;
+    ctl.out.n = 0;
+    MBT_EQ_INT(mb_session_start(&ctl.s, 10), MB_OK);
+    t_deliver(&ctl, &dev, 11, &box_d);
     MBT_EQ_INT(box_d.last_err, MB_ERR_RATE_LIMITED);
     MBT_EQ_INT(dev.out.n, 0);
-    MBT_EQ_INT(mb_session_start(&ctl.s, 100), MB_OK);
+    ctl.s.cfg.hs_min_interval_ms = 100;
+    MBT_EQ_INT(mb_session_start(&ctl.s, 110), MB_OK);
     teardown();
 }
 

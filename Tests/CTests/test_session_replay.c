@@ -36,7 +36,7 @@ static void seal_n(size_t count, uint32_t now)
     uint8_t pt[12];
     for (i = 0; i < count; i++) {
         memset(pt, (int)i, sizeof(pt));
-        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, sizeof(pt), now), MB_OK);
+        MBT_EQ_INT(mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, sizeof(pt), now), MB_OK);
         nframes[i] = ctl.out.n;
         memcpy(frames[i], ctl.out.f, ctl.out.n * sizeof(mb_frame));
         ctl.out.n = 0;

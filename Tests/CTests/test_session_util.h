@@ -156,13 +156,17 @@ static void t_node_free(tnode *n)
     mb_aead_free(&n->aead);
 }
 
-/* Seal one command message from `from` and move its frames into `frames`;
- * returns the frame count, 0 when sending failed. */
+/* Classic frames of a HELLO (46 bytes). */
+#define T_HELLO_FRAMES 6u
+
+/* Seal one data message (an application type, not a command: no freshness
+ * rules) from `from` and move its frames into `frames`; returns the frame
+ * count, 0 when sending failed. */
 static inline size_t t_seal(tnode *from, const uint8_t *pt, size_t len, uint32_t now,
                             mb_frame *frames)
 {
     size_t n;
-    if (mb_session_send(&from->s, MB_MSG_COMMAND, pt, len, now) != MB_OK) {
+    if (mb_session_send(&from->s, MB_MSG_APP_FIRST, pt, len, now) != MB_OK) {
         return 0;
     }
     n = from->out.n;
@@ -209,7 +213,7 @@ static void t_pump(tnode *a, tnode *b, uint32_t now, tinbox *box_a, tinbox *box_
 }
 
 /* Controller starts, frames pumped: both established. */
-static int t_connect(tnode *ctl, tnode *dev, uint32_t now)
+static inline int t_connect(tnode *ctl, tnode *dev, uint32_t now)
 {
     if (mb_session_start(&ctl->s, now) != MB_OK) {
         return -1;

@@ -1,5 +1,5 @@
 /*
- * test_vectors_protocol.c - Tests/Vectors/protocol-v1.json matches the code
+ * test_vectors_protocol.c - Tests/Vectors/protocol-v2.json matches the code
  * byte for byte: the two reference sessions are run again (handshake,
  * messages in both profiles, rotation), each step checked against the
  * spec's formulas (tools/protocol_vectors.h), and the result compared with
@@ -30,14 +30,14 @@ static size_t load_vectors(char *path, size_t cap)
 {
     const char *env = getenv("MB_PROTOCOL_VECTORS");
     const char *slash = strrchr(__FILE__, '/');
-    const char *rel[2] = { "../Vectors/protocol-v1.json", "Tests/Vectors/protocol-v1.json" };
+    const char *rel[2] = { "../Vectors/protocol-v2.json", "Tests/Vectors/protocol-v2.json" };
     size_t n, i;
     if (env != NULL) {
         snprintf(path, cap, "%s", env);
         return read_file(path);
     }
     if (slash != NULL) {
-        snprintf(path, cap, "%.*s/../Vectors/protocol-v1.json", (int)(slash - __FILE__), __FILE__);
+        snprintf(path, cap, "%.*s/../Vectors/protocol-v2.json", (int)(slash - __FILE__), __FILE__);
         if ((n = read_file(path)) != 0) {
             return n;
         }
@@ -87,11 +87,11 @@ static void test_vectors_match(void)
 /* A sample of the file's content, so a reader sees what is pinned. */
 static void test_vectors_shape(void)
 {
-    MBT_CHECK(strstr(file, "\"version\": 1") != NULL);
+    MBT_CHECK(strstr(file, "\"version\": 2") != NULL);
     MBT_CHECK(strstr(file, "\"profile\": \"classic\"") != NULL);
     MBT_CHECK(strstr(file, "\"profile\": \"fd\"") != NULL);
     MBT_CHECK(strstr(file, "\"type\": 3, \"epoch\": 1") != NULL);     /* rekey request */
-    MBT_CHECK(strstr(file, "{\"sender\": \"controller\", \"id\": \"0c000205\"") != NULL);
+    MBT_CHECK(strstr(file, "{\"sender\": \"controller\", \"id\": \"0c000505\"") != NULL);
 }
 
 int main(void)

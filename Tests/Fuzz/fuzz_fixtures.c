@@ -1,7 +1,7 @@
 /*
  * fuzz_fixtures.c - genuine protocol material for the fuzz harnesses and
  * gen_seeds.c, built through the core's own public API with fixed inputs
- * (the same pair as Tests/Vectors/protocol-v1.json), so that every harness
+ * (the same pair as Tests/Vectors/protocol-v2.json), so that every harness
  * knows exactly which inputs a legitimate sender could have produced.
  */
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * fuzz_fixtures.h - genuine material the harnesses and the seed generator
- * share: deterministic RNG, the pair of Tests/Vectors/protocol-v1.json, the
+ * share: deterministic RNG, the pair of Tests/Vectors/protocol-v2.json, the
  * device and app binding keys, genuine key packages, reports and key-store
  * images. The harnesses compare what a parser accepts against these.
  */

@@ -3,7 +3,7 @@
  * harness's input format: key packages (sealed, 3 pairs, bootstrap) under
  * several policies, reports, and key-store flash images (two records, one,
  * a torn second write). `make -C Tests/Fuzz seeds` runs it, then
- * seed_vectors.py for the seeds taken from Tests/Vectors/protocol-v1.json.
+ * seed_vectors.py for the seeds taken from Tests/Vectors/protocol-v2.json.
  *
  * Usage: gen_seeds CORPUS_DIR   (writes CORPUS_DIR/<harness>/<name>)
  */

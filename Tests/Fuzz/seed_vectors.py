@@ -1,4 +1,4 @@
-"""Seed inputs from Tests/Vectors/protocol-v1.json, in each harness's input
+"""Seed inputs from Tests/Vectors/protocol-v2.json, in each harness's input
 format (see the comment at the top of each fuzz_*.c):
 
   fuzz_canid      every vector frame: id, profile, len, data
@@ -9,7 +9,7 @@ format (see the comment at the top of each fuzz_*.c):
   fuzz_payload    each vector plaintext with its decoder selector
   fuzz_xfer       a clean transfer of a vector wire message, both ends
 
-Usage: python3 seed_vectors.py protocol-v1.json CORPUS_DIR"""
+Usage: python3 seed_vectors.py protocol-v2.json CORPUS_DIR"""
 import binascii
 import hashlib
 import json

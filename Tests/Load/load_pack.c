@@ -385,6 +385,10 @@ static void send_tracked(pack *p, pack_node *n, mb_session *s, unsigned pair,
         ledger_cancel(&p->led, tag);
         return;
     }
+    /* A command is sealed with its freshness value ahead (protocol v2). */
+    if (type == MB_MSG_COMMAND || type == MB_MSG_LIMITS) {
+        len += MB_SESSION_FV_LEN;
+    }
     ledger_sealed(&p->led, tag, s->tx_epoch, s->tx_nonce.next - 1u, s->tx_nonce.fixed,
                   mb_seg_frame_count(p->o.profile, len + MB_SESSION_OVERHEAD));
 }

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import Modbatt
 
-/// Tests/Vectors/protocol-v1.json, as written by the C generator.
+/// Tests/Vectors/protocol-v2.json, as written by the C generator.
 struct SessionProtocolVectors: Decodable {
     struct Pair: Decodable {
         let half_1, half_2, salt: String
@@ -33,7 +33,7 @@ struct SessionProtocolVectors: Decodable {
     static func load() throws -> SessionProtocolVectors {
         let url = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Vectors/protocol-v1.json")
+            .appendingPathComponent("Vectors/protocol-v2.json")
         return try JSONDecoder().decode(SessionProtocolVectors.self, from: Data(contentsOf: url))
     }
 }
@@ -107,7 +107,7 @@ struct SecureSessionTests {
         }
     }
 
-    @Test("protocol-v1.json: every handshake and message frame byte for byte")
+    @Test("protocol-v2.json: every handshake and message frame byte for byte")
     func protocolVectors() throws {
         let v = try SessionProtocolVectors.load()
         #expect(v.version == 1)

@@ -6,7 +6,7 @@ import Testing
 struct SessionObserverTests {
     typealias T = SecureSessionTests
 
-    /// Every frame of protocol-v1.json, in order: the handshake, then each message.
+    /// Every frame of protocol-v2.json, in order: the handshake, then each message.
     static func frames(_ s: SessionProtocolVectors.Session, fd: Bool) throws -> [(CANFrame, SessionProtocolVectors.Message?)] {
         func frame(_ f: SessionProtocolVectors.Frame) throws -> CANFrame {
             try CANFrame(id: UInt32(f.id, radix: 16)!, extended: true, fd: fd, data: T.hex(f.data))
@@ -18,7 +18,7 @@ struct SessionObserverTests {
         return out
     }
 
-    @Test("protocol-v1.json: the observer follows the handshake and decrypts every message to the vector's plaintext")
+    @Test("protocol-v2.json: the observer follows the handshake and decrypts every message to the vector's plaintext")
     func vectors() throws {
         let v = try SessionProtocolVectors.load()
         let halves = (T.hex(v.pair.half_1), T.hex(v.pair.half_2)), salt = T.hex(v.pair.salt)

@@ -1,10 +1,10 @@
-"""Independent reference of secure-CAN protocol v1, written from
+"""Independent reference of secure-CAN protocol v2, written from
 docs/PROTOCOL.md on top of Python's `cryptography` (HKDF, AES-GCM) and
-hmac: it recomputes every value of protocol-v1.json — pair secret, handshake
+hmac: it recomputes every value of protocol-v2.json — pair secret, handshake
 keys and MACs, epoch keys and fixed fields, AAD, wire bytes, CAN ids and
 frames with their FD padding — from the file's inputs alone.
 
-    python3 Tests/Vectors/protocol_reference.py [path/to/protocol-v1.json]
+    python3 Tests/Vectors/protocol_reference.py [path/to/protocol-v2.json]
 
 Prints "protocol_reference: N passed, M failed" (one check = one count) and
 exits 1 on any mismatch. The pair keys come from the independent key
@@ -25,6 +25,8 @@ import pair_reference  # noqa: E402
 
 FD_LENGTHS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 20, 24, 32, 48, 64]
 CONTROLLER, DEVICE = 0, 1
+VERSION = 2
+COMMAND_TYPES = (4, 5)   # COMMAND, LIMITS: sealed as freshness (4) || payload, section 7.5
 
 
 class Checks:
@@ -124,8 +126,10 @@ def check_session(c, v, s, ctl_keys, dev_keys):
     c.eq(f"{name}: chain_c2d_0", c2d, h(s["chain_c2d_0"]))
     c.eq(f"{name}: chain_d2c_0", d2c, h(s["chain_d2c_0"]))
 
-    hello = b"\x01\x00" + key_id + n_i
-    reply_head = b"\x01\x00" + key_id + n_r
+    # 6.3 (v2): the HELLO carries its counter and MAC_H under the pair secret.
+    hello = bytes([VERSION, 0]) + key_id + n_i + s["hello_counter"].to_bytes(8, "big")
+    hello += mac(ps, b"mb2 hello", bytes([CONTROLLER, dev]), hello)[:16]
+    reply_head = bytes([VERSION, 0]) + key_id + n_r
     reply = reply_head + mac(mac_key, b"mb1 resp", hello, reply_head)[:16]
     finish = mac(mac_key, b"mb1 init", hello, reply)[:16]
     want = (split(profile, hello, False, CONTROLLER, 0, dev)[1] + split(profile, finish, False, CONTROLLER, 2, dev)[1])
@@ -145,9 +149,11 @@ def check_session(c, v, s, ctl_keys, dev_keys):
         c.eq(what + " key", key, h(m["key"]))
         c.eq(what + " fixed", fixed, h(m["fixed"]))
         pt = h(m["plaintext"])
+        c.eq(what + " carries freshness", "freshness" in m, m["type"] in COMMAND_TYPES)
+        pt = h(m.get("freshness", "")) + pt
         length = len(pt) + 28
         msg_key = split(profile, bytes(length), True, sender, m["type"], dev)[0]
-        aad = b"\x01" + msg_key.to_bytes(4, "big") + length.to_bytes(2, "big")
+        aad = bytes([VERSION]) + msg_key.to_bytes(4, "big") + length.to_bytes(2, "big")
         c.eq(what + " aad", aad, h(m["aad"]))
         iv = fixed + m["counter"].to_bytes(8, "big")
         wire = iv + AESGCM(key).encrypt(iv, pt, aad)
@@ -170,11 +176,11 @@ def check_payloads(c, v):
 
 
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "protocol-v1.json")
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "protocol-v2.json")
     with open(path) as f:
         v = json.load(f)
     c = Checks()
-    c.eq("version", v["version"], 1)
+    c.eq("version", v["version"], VERSION)
     p = v["pair"]
     halves = (bytes.fromhex(p["half_1"]), bytes.fromhex(p["half_2"]))
     salt, lct = bytes.fromhex(p["salt"]), p["lct_id"].encode()

@@ -44,9 +44,10 @@ extern "C" {
 #define MB_ERR_TRUNCATED         -27    /**< Data ends early (cut transfer, interrupted flash write). */
 #define MB_ERR_ABORTED           -28    /**< Transfer aborted: retries exhausted or peer abort. */
 #define MB_ERR_FLASH             -29    /**< The platform flash hook reported a failure. */
+#define MB_ERR_STALE             -30    /**< Command older than a newer one of its kind, or than the age bound. */
 
 /** Lowest (most negative) code in use; for table-driven tests and bindings. */
-#define MB_ERR_MIN               MB_ERR_FLASH
+#define MB_ERR_MIN               MB_ERR_STALE
 
 /**
  * \brief  Name a return code.

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define MB_PROTO_VERSION     1u       /**< carried in handshakes, bound in every AAD */
+#define MB_PROTO_VERSION     2u       /**< carried in handshakes, bound in every AAD (v2: authenticated HELLO, fresh commands) */
 #define MB_MSGID_BASE        0x300u   /**< first secure-CAN message id */
 #define MB_MSGID_UP          0x010u   /**< added for device -> controller */
 #define MB_MSG_TYPE_MASK     0x00Fu

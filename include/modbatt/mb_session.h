@@ -43,10 +43,13 @@ extern "C" {
 #define MB_SESSION_MAC_LEN     16u   /**< truncated HMAC-SHA256 confirmation */
 #define MB_SESSION_OVERHEAD    28u   /**< IV (12) + tag (16) */
 #define MB_SESSION_AAD_LEN      7u   /**< version (1) || message id (4) || length (2) */
-#define MB_SESSION_HELLO_LEN   22u
+#define MB_SESSION_HELLO_LEN   46u   /**< v2: ... N_I(16) | counter(8) | MAC_H(16) */
 #define MB_SESSION_REPLY_LEN   38u
 #define MB_SESSION_FINISH_LEN  16u
 #define MB_SESSION_FLAG_RESYNC 0x01u /**< HELLO flags: started by resynchronisation */
+#define MB_SESSION_FV_LEN       4u   /**< freshness value sealed ahead of a command's payload */
+/** Types refused when stale (cfg.fresh_types default): COMMAND and LIMITS. */
+#define MB_SESSION_FRESH_DEFAULT ((1u << MB_MSG_COMMAND) | (1u << MB_MSG_LIMITS))
 /** Largest plaintext of an encrypted message: 100 classic, 228 FD. */
 #define MB_SESSION_PT_MAX(profile) \
     ((profile) == MB_PROFILE_FD ? MB_SEG_FD_MAX - MB_SESSION_OVERHEAD \
@@ -77,7 +80,9 @@ typedef enum mb_event_type {
     MB_EV_REKEY_REQUESTED, /**< the peer asked for a rekey */
     MB_EV_GRACE_END,       /**< the previous receive epoch was dropped */
     MB_EV_REJECT,          /**< a frame or message was rejected; code says why */
-    MB_EV_RESYNC           /**< consecutive failures started a new handshake */
+    MB_EV_RESYNC,          /**< consecutive failures started a new handshake */
+    MB_EV_CLONE_SUSPECT    /**< two different authentic HELLOs with one counter: a second
+                                holder of the pair key (code MB_ERR_REPLAY, counter: it) */
 } mb_event_type;
 
 typedef struct mb_event {
@@ -114,6 +119,14 @@ typedef struct mb_session_cfg {
     uint32_t    reasm_timeout_ms;     /**< partial message lifetime (default 100) */
     uint16_t    resync_after;         /**< consecutive auth/epoch failures before resync (default 5; 0 = never) */
     uint32_t    resync_min_interval_ms; /**< least time between two resyncs (default 1000) */
+    uint64_t    hello_counter_base;   /**< this side's HELLOs carry base + 1, base + 2, ...: above
+                                           every counter it sent before under this pair secret,
+                                           across reboots (firmware: a persisted boot count << 32) */
+    uint16_t    fresh_types;          /**< bit t set: type t is a command, refused when stale
+                                           (default MB_SESSION_FRESH_DEFAULT) */
+    uint32_t    fresh_max_age_ms;     /**< commands older than this are refused (default 1000) */
+    uint32_t    rehandshake_ms;       /**< controller: new handshake after this long, which
+                                           re-anchors command ages (default 1800000; 0 = never) */
 } mb_session_cfg;
 
 /** Keys of one receive epoch. */
@@ -124,6 +137,7 @@ typedef struct mb_rx_epoch {
     uint32_t  expires_ms;              /**< previous epoch only: end of grace */
     uint8_t   fixed[MB_NONCE_FIXED_LEN];
     uint8_t   valid;
+    uint8_t   older_session;           /**< previous epoch from before the last handshake */
 } mb_rx_epoch;
 
 /** Handshake in progress. */
@@ -138,6 +152,9 @@ typedef struct mb_hs {
     uint8_t  flags;                       /**< HELLO flags in use */
     uint8_t  sent_any;                    /**< a HELLO was ever sent */
     uint8_t  answered_any;                /**< a HELLO was ever answered */
+    uint64_t tx_counter;                  /**< counter of the last HELLO sent */
+    uint64_t rx_counter;                  /**< counter of the newest authentic HELLO answered */
+    uint8_t  rx_mac[8];                   /**< its MAC_H (start), to tell a replay from a clone */
 } mb_hs;
 
 /** One side of a pair. Treat as opaque; wipe with mb_session_free(). */
@@ -161,6 +178,12 @@ typedef struct mb_session {
     uint16_t    fail_run;                         /**< consecutive auth/epoch failures */
     uint8_t     established;
     uint8_t     resynced_any;
+    /* command freshness (docs/PROTOCOL.md 7.5) */
+    uint32_t    anchor_ms;                        /**< when this side installed the handshake keys */
+    uint32_t    last_rehs_ms;                     /**< controller: last re-anchoring HELLO */
+    uint8_t     anchor_late;                      /**< 1: this side was the responder */
+    uint8_t     fresh_any;                        /**< a command was accepted this session */
+    uint64_t    fresh_newest;                     /**< its position: epoch << 32 | counter */
     mb_reasm    reasm;
 } mb_session;
 
@@ -238,7 +261,9 @@ int mb_session_start(mb_session *s, uint32_t now_ms);
  *         session does not take (see mb_session_accepts(); no event);
  *         otherwise the rejection, also reported as an MB_EV_REJECT or
  *         MB_EV_HS_FAILED event: MB_ERR_MALFORMED, MB_ERR_NO_SLOT,
- *         MB_ERR_AUTH, MB_ERR_REPLAY, MB_ERR_EPOCH, MB_ERR_POLICY,
+ *         MB_ERR_AUTH (also a forged HELLO), MB_ERR_REPLAY (also a HELLO
+ *         counter not above the newest answered), MB_ERR_EPOCH, MB_ERR_POLICY,
+ *         MB_ERR_STALE (a command older than a newer one or the age bound),
  *         MB_ERR_STATE (data before the handshake), MB_ERR_HANDSHAKE,
  *         MB_ERR_VERSION, MB_ERR_RATE_LIMITED (HELLO too soon), MB_ERR_RNG,
  *         or the tx callback's code.
@@ -249,9 +274,10 @@ int mb_session_rx(mb_session *s, const mb_frame *frame, uint32_t now_ms,
 /**
  * \brief  Seal and send an application message (rotating the sending keys
  *         first when a limit is reached).
- * \param type  MB_MSG_COMMAND .. MB_MSG_APP_LAST (0x4..0xF).
+ * \param type  MB_MSG_COMMAND .. MB_MSG_APP_LAST (0x4..0xF). A command type
+ *              (cfg.fresh_types) is sealed with its freshness value ahead.
  * \param pt    Plaintext; NULL allowed when \p len is 0.
- * \param len   0 .. MB_SESSION_PT_MAX(profile).
+ * \param len   0 .. MB_SESSION_PT_MAX(profile), less MB_SESSION_FV_LEN for a command.
  * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG for a bad type;
  *         MB_ERR_LENGTH; MB_ERR_STATE before the first handshake completed;
  *         MB_ERR_NONCE_EXHAUSTED when no further epoch exists (handshake

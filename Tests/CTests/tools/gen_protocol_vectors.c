@@ -1,10 +1,10 @@
 /*
- * gen_protocol_vectors.c - write Tests/Vectors/protocol-v1.json to stdout.
+ * gen_protocol_vectors.c - write Tests/Vectors/protocol-v2.json to stdout.
  * Build and run from the repository root (see Tests/Vectors/README.md):
  *
  *   cc -std=c99 -Iinclude -ITests/CTests -o build/gen_protocol_vectors
  *      Tests/CTests/tools/gen_protocol_vectors.c CSources/[all .c files] -lmbedcrypto
- *   build/gen_protocol_vectors > Tests/Vectors/protocol-v1.json
+ *   build/gen_protocol_vectors > Tests/Vectors/protocol-v2.json
  */
 #include "tools/protocol_vectors.h"
 

@@ -1,5 +1,5 @@
 /*
- * protocol_vectors.h - builds Tests/Vectors/protocol-v1.json: two real
+ * protocol_vectors.h - builds Tests/Vectors/protocol-v2.json: two real
  * sessions (classic and CAN FD) run with fixed pair inputs and fixed
  * handshake nonces; every frame on the bus is recorded with the values a
  * port needs to check each step (docs/PROTOCOL.md, section 11).
@@ -94,6 +94,8 @@ static int pv_tx(void *user, const mb_frame *f)
 #define PV_CTL_ID "comp_1751725111"
 #define PV_DEV_ID "comp_1751725222"
 #define PV_LCT_ID "lct_comp_1751725111"
+/* HELLO counter base: boot 3 of a persisted boot count, << 32. */
+#define PV_HELLO_BASE (UINT64_C(3) << 32)
 
 static void pv_inputs(uint8_t h1[64], uint8_t h2[64], uint8_t salt[32])
 {
@@ -180,6 +182,37 @@ static int pv_schedule(const mb_pair_keys *ctl_keys, const uint8_t n_i[16],
     return mb_hkdf_sha256(salt, 32, out->ps, 32, info, n + 6, out->sk, 96) == MB_OK ? 0 : -1;
 }
 
+/* MAC_H of the HELLO in n's queue, from the spec formula:
+ * HMAC(PS, "mb2 hello" || role || device_id || HELLO[0..30))[0..16). */
+static int pv_hello_mac_ok(const pv_sched *sch, const pv_node *n, uint8_t dev_id)
+{
+    uint8_t hello[MB_MSG_WIRE_MAX], msg[9 + 2 + 30], full[32];
+    mb_reasm r;
+    mb_reasm_done d;
+    size_t i;
+
+    memset(&d, 0, sizeof(d));
+    if (mb_reasm_init(&r, n->s.cfg.profile, 1000) != MB_OK) {
+        return -1;
+    }
+    for (i = 0; i < n->nout; i++) {
+        if (mb_reasm_push(&r, &n->out[i], 1000, hello, sizeof(hello), &d) != MB_OK) {
+            return -1;
+        }
+    }
+    if (!d.complete || d.len != MB_SESSION_HELLO_LEN) {
+        return -1;
+    }
+    memcpy(msg, "mb2 hello", 9);
+    msg[9] = (uint8_t)n->s.cfg.role;
+    msg[10] = dev_id;
+    memcpy(msg + 11, hello, 30);
+    if (mb_hmac_sha256(sch->ps, 32, msg, sizeof(msg), full) != MB_OK) {
+        return -1;
+    }
+    return memcmp(full, hello + 30, 16) == 0 ? 0 : -1;
+}
+
 typedef struct pv_ctx {
     pv_buf *b;
     pv_node *ctl;
@@ -221,7 +254,23 @@ static void pv_message(pv_ctx *c, pv_node *from, pv_node *to, unsigned type,
     size_t i;
     uint32_t epoch = from->s.tx_epoch;
     uint64_t counter = from->s.tx_nonce.next - 1u;
+    uint8_t sealed[MB_MSG_WIRE_MAX];
+    size_t sealed_len = len;
+    int command = type == MB_MSG_COMMAND || type == MB_MSG_LIMITS;
+    uint32_t fv = now - from->s.anchor_ms;
     int got;
+
+    /* A command is sealed as FV (BE32, ms since the sender's anchor) || payload. */
+    if (command) {
+        sealed[0] = (uint8_t)(fv >> 24);
+        sealed[1] = (uint8_t)(fv >> 16);
+        sealed[2] = (uint8_t)(fv >> 8);
+        sealed[3] = (uint8_t)fv;
+        sealed_len += 4u;
+    }
+    if (len) {
+        memcpy(sealed + (command ? 4u : 0u), pt, len);
+    }
 
     memset(&d, 0, sizeof(d));
     if (mb_reasm_init(&r, c->profile, 1000) != MB_OK) {
@@ -233,11 +282,11 @@ static void pv_message(pv_ctx *c, pv_node *from, pv_node *to, unsigned type,
             pv_fail(b, "reassembly of own frames");
         }
     }
-    if (!d.complete || d.len != len + 28u) {
+    if (!d.complete || d.len != sealed_len + 28u) {
         pv_fail(b, "frames do not form the message");
         return;
     }
-    aad[0] = 1;
+    aad[0] = MB_PROTO_VERSION;
     aad[1] = (uint8_t)(d.key >> 24);
     aad[2] = (uint8_t)(d.key >> 16);
     aad[3] = (uint8_t)(d.key >> 8);
@@ -247,8 +296,9 @@ static void pv_message(pv_ctx *c, pv_node *from, pv_node *to, unsigned type,
     /* Independent check: the recorded key, IV and AAD open the wire bytes. */
     mb_aead_init(&a);
     if (mb_aead_setkey(&a, from->s.tx_key) != MB_OK ||
-        mb_aead_open(&a, wire, aad, 7, wire + 12, len, wire + 12 + len, 16, check) != MB_OK ||
-        (len && memcmp(check, pt, len) != 0) ||
+        mb_aead_open(&a, wire, aad, 7, wire + 12, sealed_len, wire + 12 + sealed_len, 16,
+                     check) != MB_OK ||
+        (sealed_len && memcmp(check, sealed, sealed_len) != 0) ||
         memcmp(wire, from->s.tx_nonce.fixed, 4) != 0 || mb_nonce_counter(wire) != counter) {
         pv_fail(b, "recorded key/iv/aad do not open the message");
     }
@@ -267,6 +317,10 @@ static void pv_message(pv_ctx *c, pv_node *from, pv_node *to, unsigned type,
     pv_hex(b, from->s.tx_nonce.fixed, 4);
     pv_put(b, ",\n         \"plaintext\": ");
     pv_hex(b, pt, len);
+    if (command) {
+        pv_put(b, ", \"freshness\": ");
+        pv_hex(b, sealed, 4);
+    }
     pv_put(b, ", \"aad\": ");
     pv_hex(b, aad, 7);
     pv_put(b, ",\n         \"wire\": ");
@@ -304,6 +358,7 @@ static int pv_node_init(pv_node *n, mb_role role, mb_profile profile, uint8_t de
     cfg.tx = pv_tx;
     cfg.user = n;
     cfg.aead = &n->aead;
+    cfg.hello_counter_base = PV_HELLO_BASE;
     ret = pv_keys(role == MB_ROLE_DEVICE, &k);
     if (ret == MB_OK) {
         ret = mb_session_init(&n->s, &cfg, &k);
@@ -345,9 +400,13 @@ static void pv_handshake(pv_ctx *c, uint8_t dev_id)
     pv_hex(b, sch.sk + 32, 32);
     pv_put(b, ",\n      \"chain_d2c_0\": ");
     pv_hex(b, sch.sk + 64, 32);
+    pv_put(b, ",\n      \"hello_counter\": %llu", (unsigned long long)(PV_HELLO_BASE + 1u));
     pv_put(b, ",\n      \"handshake\": [\n");
     if (mb_session_start(&c->ctl->s, 1000) != MB_OK) {
         pv_fail(b, "start");
+    }
+    if (pv_hello_mac_ok(&sch, c->ctl, dev_id) != 0) {
+        pv_fail(b, "HELLO MAC_H differs from the spec formula");
     }
     for (i = 0; i < 3; i++) {
         pv_node *from = steps[i];
@@ -464,7 +523,7 @@ static int pv_build(pv_buf *b)
         pv_fail(b, "pair derive");
         return -1;
     }
-    pv_put(b, "{\n  \"protocol\": \"modbatt-secure-can\",\n  \"version\": 1,\n");
+    pv_put(b, "{\n  \"protocol\": \"modbatt-secure-can\",\n  \"version\": 2,\n");
     pv_put(b, "  \"generator\": \"Tests/CTests/tools/gen_protocol_vectors.c\",\n");
     pv_put(b, "  \"spec\": \"docs/PROTOCOL.md\",\n");
     pv_put(b, "  \"pair\": {\n    \"half_1\": ");
