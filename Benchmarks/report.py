@@ -738,9 +738,23 @@ def main():
             L.append("")
 
     # device
-    L.append("## Device estimate (STM32WB55, Cortex-M4 at 64 MHz)")
+    # Measured on emulated MCUs (scripts/target-test.sh all --measure writes
+    # results/device.md); it replaces the x86-based estimate below.
+    L.append("## Device (STM32WB55 pack controller, ATmega64M1 module)")
     L.append("")
-    L.append("Instructions per operation from `valgrind --tool=callgrind` (deterministic), x86-64 -O2, "
+    measured = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "device.md")
+    if os.path.exists(measured):
+        body = open(measured, encoding="utf-8").read().split("\n")
+        L.append("Measured on emulated cores by `scripts/target-test.sh all --measure` "
+                 "(Benchmarks/results/device.md, method in docs/FIRMWARE.md):")
+        L.append("")
+        L.extend(l.replace("### ", "#### ", 1) if l.startswith("### ") else l
+                 for l in body if not l.startswith("# "))
+        L.append("")
+    L.append("### Superseded: the x86-based estimate")
+    L.append("")
+    L.append("Kept for comparison only; the measured figures above replace it. "
+             "Instructions per operation from `valgrind --tool=callgrind` (deterministic), x86-64 -O2, "
              "with AES-NI and with the portable C path (shim `Benchmarks/c/noaesni.c`). "
              f"Estimate: M4 cycles ≈ k × portable instructions, k = {K_LO} / {K_MID} / {K_HI} "
              "(low / mid / high), at 64 MHz; assumptions in docs/BENCHMARKS.md.")

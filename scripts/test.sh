@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test: the C core (host and firmware builds, clang warnings and
 # static analysis, C tests plain and under ASan/UBSan/LSan, the load test,
-# the constant-time check, bounded fuzzing), the Promela model of the
+# the C tests on an emulated Cortex-M4, AVR and big-endian s390x
+# (scripts/target-test.sh), the constant-time check, bounded fuzzing), the Promela model of the
 # handshake, and the Swift package (tests, bounded fuzzing, benchmark smoke
 # run, the safety layer under ASan). The last line totals them all: "N passed, M failed".
 #
@@ -43,6 +44,8 @@ step "C tests (vectors, error paths, Python cross-check)"
 suite ctests.log make -s -C Tests/CTests
 step "Load and faults (32-module pack, 100% bus load, 10^5 messages per profile)"
 suite load.log make -s -C Tests/Load
+step "C core on emulated devices: Cortex-M4 (QEMU), AVR (simavr), big-endian s390x (qemu-user)"
+suite targets.log bash scripts/target-test.sh all
 
 # The hardening suites below are single-threaded and do not touch Swift:
 # they run in the background while the Swift package builds, and their logs
@@ -109,7 +112,7 @@ fi
 
 echo
 python3 scripts/total_tests.py "C tests=$LOG_DIR/ctests.log" "sanitized C tests=$LOG_DIR/ctests-san.log" \
-  "load=$LOG_DIR/load.log" "constant-time=$LOG_DIR/ct.log" "fuzz=$LOG_DIR/fuzz.log" "model=$LOG_DIR/model.log" \
+  "load=$LOG_DIR/load.log" "target tests=$LOG_DIR/targets.log" "constant-time=$LOG_DIR/ct.log" "fuzz=$LOG_DIR/fuzz.log" "model=$LOG_DIR/model.log" \
   "swift=$LOG_DIR/swift.log" "swift fuzz=$LOG_DIR/fuzz-swift.log" \
   "swift sanitize address=$LOG_DIR/swift-sanitize.log" "benchmarks=$LOG_DIR/bench.log" || status=1
 exit $status

@@ -65,6 +65,7 @@ def main():
         for fut in futures:
             out, p, f = fut.result()
             sys.stdout.write(out)
+            sys.stdout.flush()
             total_p += p
             total_f += f
     if a.crosscheck:
