@@ -54,6 +54,17 @@ public struct SecureSession: ~Copyable {
         /// Consecutive authentication/epoch failures that start a resync (0 = never).
         public var resyncAfter: UInt16 = 5
         public var resyncMinIntervalMs: UInt32 = 1000
+        /// This side's HELLOs carry `helloCounterBase + 1`, `+ 2`, ...: the base
+        /// must be above every HELLO counter this side sent before under the
+        /// pair secret, across restarts (a persisted boot count << 32, see
+        /// `BootCounter`). A peer refuses HELLOs whose counter it has passed.
+        public var helloCounterBase: UInt64 = 0
+        /// Message types that are commands: refused when older than a newer
+        /// command or than `commandMaxAgeMs` (docs/PROTOCOL.md 7.5).
+        public var commandTypes: Set<MessageType> = [.command, .limits]
+        public var commandMaxAgeMs: UInt32 = 1000
+        /// The controller renews the handshake this often (0 = never).
+        public var rehandshakeMs: UInt32 = 1_800_000
 
         public init(role: Role, profile: Profile, deviceId: UInt8) {
             self.role = role
@@ -97,6 +108,9 @@ public struct SecureSession: ~Copyable {
         public enum Kind: Sendable, Equatable {
             case handshakeStarted, handshakeAccepted, handshakeDone, handshakeFailed
             case rekeySending, rekeyReceiving, rekeyRequested, graceEnded, rejected, resync
+            /// Two different authentic HELLOs with one counter: a second
+            /// holder of the pair key (authenticated evidence of a clone).
+            case cloneSuspected
             case unknown(UInt8)
         }
         public let kind: Kind
@@ -128,9 +142,11 @@ public struct SecureSession: ~Copyable {
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
     }
 
-    /// Largest plaintext of one message in `profile`.
-    public static func maxPayload(_ profile: Profile) -> Int {
-        profile == .fd ? Int(MB_SEG_FD_MAX - MB_SESSION_OVERHEAD) : Int(MB_SEG_CLASSIC_MAX - MB_SESSION_OVERHEAD)
+    /// Largest plaintext of one message in `profile`; a command (which
+    /// carries a 4-byte freshness value) has 4 bytes less.
+    public static func maxPayload(_ profile: Profile, command: Bool = false) -> Int {
+        let max = profile == .fd ? Int(MB_SEG_FD_MAX - MB_SESSION_OVERHEAD) : Int(MB_SEG_CLASSIC_MAX - MB_SESSION_OVERHEAD)
+        return command ? max - Int(MB_SESSION_FV_LEN) : max
     }
 
     private let session: UnsafeMutablePointer<mb_session>
@@ -275,6 +291,10 @@ public struct SecureSession: ~Copyable {
         cfg.reasm_timeout_ms = c.reassemblyTimeoutMs
         cfg.resync_after = c.resyncAfter
         cfg.resync_min_interval_ms = c.resyncMinIntervalMs
+        cfg.hello_counter_base = c.helloCounterBase
+        cfg.fresh_types = c.commandTypes.reduce(0) { $0 | UInt16(1) << UInt16($1.rawValue & 0xF) }
+        cfg.fresh_max_age_ms = c.commandMaxAgeMs
+        cfg.rehandshake_ms = c.rehandshakeMs
         cfg.rng = Sink.rngThunk
         cfg.tx = Sink.txThunk
         cfg.event = Sink.eventThunk
@@ -385,6 +405,7 @@ extension SecureSession.Event.Kind {
         case Int(MB_EV_GRACE_END.rawValue): self = .graceEnded
         case Int(MB_EV_REJECT.rawValue): self = .rejected
         case Int(MB_EV_RESYNC.rawValue): self = .resync
+        case Int(MB_EV_CLONE_SUSPECT.rawValue): self = .cloneSuspected
         default: self = .unknown(eventCode)
         }
     }

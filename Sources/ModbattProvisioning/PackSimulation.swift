@@ -107,6 +107,11 @@ public struct SimulationFaults: Sendable {
     public var bridgeFailRate: Double = 0
     /// Modules (1-based numbers) that never answer on the bus.
     public var silentModules: Set<Int> = []
+    /// Modules (1-based numbers) that no COMMAND from the pack reaches: an
+    /// attacker suppresses each one (as by breaking its reassembly with an
+    /// injected first chunk). The pack must report them unacknowledged.
+    /// Not combined with the delivery faults (one fault plan per bus).
+    public var suppressedCommandsTo: Set<Int> = []
     /// Stop the app (as a crash) once it has sent this many transfer
     /// frames: `provision()` throws `SimulationError.appCrashed`; call
     /// `restartApp()` and `provision()` again.

@@ -46,6 +46,16 @@ actor World {
         try FileManager.default.createDirectory(at: keyStoreDirectory, withIntermediateDirectories: true)
         let faults = configuration.faults
         var plan = FaultPlan.none
+        if !faults.suppressedCommandsTo.isEmpty {
+            guard faults.deliveryDropRate == 0 && faults.deliveryCorruptRate == 0 else {
+                throw SimulationError.invalidConfiguration("suppressed commands and delivery faults cannot be combined")
+            }
+            let ids = Set(faults.suppressedCommandsTo.map(Self.moduleId))
+            plan = FaultPlan(drop: 1) { frame in
+                frame.isExtended && XferIds.messageId(frame.id) == 0x300 | UInt16(AppMessage.command)
+                    && ids.contains(XferIds.deviceId(frame.id))
+            }
+        }
         if faults.deliveryDropRate > 0 || faults.deliveryCorruptRate > 0 {
             plan = FaultPlan(drop: faults.deliveryDropRate, corrupt: faults.deliveryCorruptRate) { frame in
                 let m = XferIds.messageId(frame.id)
@@ -204,34 +214,6 @@ actor World {
         let recorded = await sniffer.recorded().map(\.frame)
         var attacks: [AttackReport.Attack] = []
 
-        func measure(_ name: String, _ body: () async throws -> Int) async throws -> AttackReport.Attack {
-            let lines0 = await audit.count
-            await pack.resetCounters()
-            await app.resetCounters()
-            for m in modules { await m.resetCounters() }
-            let sent = try await body()
-            try await drive(limit: .milliseconds(200), maxIdleMs: 10) { false }
-            var rejected: [String: Int] = [:]
-            var accepted = 0
-            // The attacks forge frames under a module's ids, so only the pack
-            // and the modules can accept one. The app's deliveries in the
-            // window are the pack's own reports about the attack (a pair
-            // quarantined after replays), not attack frames.
-            let app = await app.counters
-            for (k, v) in app.rejected { rejected[k, default: 0] += v }
-            var targets = [await pack.counters]
-            for m in modules { targets.append(await m.counters) }
-            for c in targets {
-                accepted += c.delivered
-                for (k, v) in c.rejected { rejected[k, default: 0] += v }
-            }
-            let lines = await audit.count - lines0
-            _ = try? await audit.record("attack_finished", ["attack": .string(name), "frames": .int(Int64(sent)),
-                                                            "accepted": .int(Int64(accepted))])
-            return AttackReport.Attack(name: name, framesSent: sent, accepted: accepted, rejected: rejected,
-                                       auditLines: lines)
-        }
-
         // Each attack picks its own module where the pack has enough of them:
         // a pair the replays got quarantined would refuse the tampered and
         // forged frames before authentication ever saw them.
@@ -246,19 +228,19 @@ actor World {
             return own.isEmpty ? telemetryFrames(of: first) : own   // a silent module: fall back
         }
         // Replay: the last complete telemetry messages of a module, resent verbatim.
-        attacks.append(try await measure("replay") {
+        attacks.append(try await measureAttack("replay") {
             let frames = Array(telemetryFrames(ofAttack: 0).suffix(12))
             for f in frames { try await sniffer.forge(f) }
             return frames.count
         })
         // Tamper: a captured message with one bit flipped in its last frame (the tag).
-        attacks.append(try await measure("tamper") {
+        attacks.append(try await measureAttack("tamper") {
             let copy = Self.tampered(Self.lastMessage(telemetryFrames(ofAttack: 1)))
             for f in copy { try await sniffer.forge(f) }
             return copy.count
         })
         // Forge: whole messages (chunks 1..5 of 5) under a module's id with made-up payloads.
-        attacks.append(try await measure("forge") {
+        attacks.append(try await measureAttack("forge") {
             guard let template = telemetryFrames(ofAttack: 2).last else { return 0 }
             var g = SplitMix64(seed: config.seed)
             var n = 0
@@ -274,12 +256,118 @@ actor World {
             return n
         })
         // Package replay: the pack's captured key package, sent again by the attacker.
-        attacks.append(try await measure("package-replay") {
+        attacks.append(try await measureAttack("package-replay") {
             let blobs = BusCapture.transfers(in: recorded, deviceId: Self.packId, messageId: XferIds.down)
             guard let pkg = blobs.first(where: { (try? KeyPackage.peek($0).deviceId) == Self.packId }) else { return 0 }
             return try await attackerTransfer(pkg)
         })
+        // HELLO flood (protocol v2): forged HELLOs under every module pair's
+        // public key id, both directions, every 50 ms for a second.
+        attacks.append(try await measureAttack("hello-flood") {
+            try await forgeHellos(recorded: recorded, rounds: 20, everyMs: 50)
+        })
+        // Lockout attempt: what once quarantined a pair, sent by a stranger.
+        attacks.append(try await lockoutAttempt(recorded: recorded))
         return AttackReport(attacks: attacks)
+    }
+
+    /// Issue #14's lockout attempt on every module pair: 3 forged HELLOs, 5
+    /// replayed messages and 20 garbage frames per device, in both
+    /// directions. None may be accepted, and no pair may be quarantined.
+    func runLockoutAttempt() async throws -> AttackReport.Attack {
+        guard provisioned else { throw SimulationError.notProvisioned }
+        return try await lockoutAttempt(recorded: await sniffer.recorded().map(\.frame))
+    }
+
+    private func lockoutAttempt(recorded: [CANFrame]) async throws -> AttackReport.Attack {
+        try await measureAttack("lockout") {
+            var g = SplitMix64(seed: config.seed ^ 0x10C0)
+            var sent = try await forgeHellos(recorded: recorded, rounds: 3, everyMs: 5)
+            for id in await activeModules().map(Self.moduleId) {
+                for sender: UInt16 in [0x300, 0x310] {
+                    let own = recorded.filter { Self.isSessionFrame($0) && XferIds.deviceId($0.id) == id
+                        && XferIds.messageId($0.id) & 0x3F0 == sender && XferIds.messageId($0.id) & 0xF >= 4 }
+                    for f in Self.lastMessages(own, count: 5) {
+                        try await sniffer.forge(f)
+                        sent += 1
+                    }
+                    for i in 0..<20 {
+                        let msgId = UInt32(sender | UInt16(4 + i % 12))
+                        let canId = msgId << 18 | 1 << 17 | UInt32(id)
+                        let bytes = (0..<8).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+                        try await sniffer.forge(try CANFrame(id: canId, extended: true, data: bytes))
+                        sent += 1
+                    }
+                }
+            }
+            return sent
+        }
+    }
+
+    /// Forged HELLOs (right version and public key id, random rest) for
+    /// every module pair, as controller and as module; returns frames sent.
+    private func forgeHellos(recorded: [CANFrame], rounds: Int, everyMs: Int) async throws -> Int {
+        var g = SplitMix64(seed: config.seed ^ 0x4E11)
+        var sent = 0
+        let keyIds = Self.helloKeyIds(recorded)
+        for _ in 0..<rounds {
+            for id in await activeModules().map(Self.moduleId) {
+                guard let keyId = keyIds[id] else { continue }
+                for sender: UInt16 in [0x300, 0x310] {
+                    var hello = (0..<Segmentation.helloLength).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+                    hello[0] = Segmentation.protocolVersion
+                    hello[1] = 0
+                    hello.replaceSubrange(2..<6, with: keyId)
+                    for f in try Segmentation.frames(of: hello, messageId: sender, encrypted: false, deviceId: id,
+                                                     profile: config.parameters.profile) {
+                        try await sniffer.forge(f)
+                        sent += 1
+                    }
+                }
+            }
+            try await drive(limit: .milliseconds(Int64(everyMs)), maxIdleMs: 10) { false }
+        }
+        return sent
+    }
+
+    /// The key id of each module pair, read from a HELLO on the bus (public).
+    static func helloKeyIds(_ frames: [CANFrame]) -> [UInt8: [UInt8]] {
+        var out: [UInt8: [UInt8]] = [:]
+        for f in frames where f.isExtended && XferIds.messageId(f.id) & 0x3EF == 0x300 && (f.id >> 12) & 0xF == 0 {
+            let bytes = f.data
+            if bytes.count >= 6 { out[XferIds.deviceId(f.id)] = Array(bytes[2..<6]) }
+        }
+        return out
+    }
+
+    /// Run `body` (which sends attack frames and returns how many), let the
+    /// bus settle, and count what the devices accepted and rejected.
+    private func measureAttack(_ name: String, _ body: () async throws -> Int) async throws -> AttackReport.Attack {
+        let lines0 = await audit.count
+        await pack.resetCounters()
+        await app.resetCounters()
+        for m in modules { await m.resetCounters() }
+        let sent = try await body()
+        try await drive(limit: .milliseconds(200), maxIdleMs: 10) { false }
+        var rejected: [String: Int] = [:]
+        var accepted = 0
+        // The attacks forge frames under a module's ids, so only the pack
+        // and the modules can accept one. The app's deliveries in the
+        // window are the pack's own reports about the attack, not attack
+        // frames.
+        let app = await app.counters
+        for (k, v) in app.rejected { rejected[k, default: 0] += v }
+        var targets = [await pack.counters]
+        for m in modules { targets.append(await m.counters) }
+        for c in targets {
+            accepted += c.delivered
+            for (k, v) in c.rejected { rejected[k, default: 0] += v }
+        }
+        let lines = await audit.count - lines0
+        _ = try? await audit.record("attack_finished", ["attack": .string(name), "frames": .int(Int64(sent)),
+                                                        "accepted": .int(Int64(accepted))])
+        return AttackReport.Attack(name: name, framesSent: sent, accepted: accepted, rejected: rejected,
+                                   auditLines: lines)
     }
 
     /// The attacker plays the app's role on the transfer link.
@@ -321,6 +409,17 @@ actor World {
         }
         out[out.count - 1] = out[out.count - 1].withPayload { $0[$0.count - 1] ^= 0x01 }
         return out
+    }
+
+    /// The frames of the last `count` messages in a captured sequence (a
+    /// message starts at chunk index 0: CAN id bits 15..12).
+    static func lastMessages(_ frames: [CANFrame], count: Int) -> [CANFrame] {
+        var messages: [[CANFrame]] = []
+        for f in frames {
+            if (f.id >> 12) & 0xF == 0 || messages.isEmpty { messages.append([]) }
+            messages[messages.count - 1].append(f)
+        }
+        return messages.suffix(count).flatMap { $0 }
     }
 
     static func isSessionFrame(_ f: CANFrame) -> Bool {

@@ -70,11 +70,11 @@ struct KeysAndVerifiedDecodeTests {
         #expect(doc["keys"] as? Bool == true)
         let messages = try #require(doc["messages"] as? [[String: Any]])
         let verification = try #require(doc["verification"] as? [String: Any])
-        // Every handshake in the log verified; every telemetry/command/limits message decrypted,
-        // as many as the devices delivered.
+        // Every handshake in the log verified; every telemetry/command/limits message and
+        // command acknowledgement (APP1) decrypted, as many as the devices delivered.
         #expect((verification["handshakes_verified"] as? Int ?? 0) >= run.summary.int("pairs_established"))
         let traffic = messages.filter { m in
-            ["STATUS", "COMMAND", "LIMITS"].contains { (m["name"] as? String ?? "").hasPrefix($0) }
+            ["STATUS", "COMMAND", "LIMITS", "APP1"].contains { (m["name"] as? String ?? "").hasPrefix($0) }
         }
         let decrypted = traffic.filter { $0["result"] as? String == "decrypted" }
         #expect(decrypted.count == run.summary.int("messages_delivered"), "\(verification)")
@@ -84,7 +84,8 @@ struct KeysAndVerifiedDecodeTests {
         // The text form shows plaintexts and the verified handshakes.
         let text = try CLIRunner.run(["decode", "--keys", run.stores, run.log], timeout: 60)
         #expect(text.status == 0)
-        #expect(text.stdout.contains("=> decrypted STATUS d>c epoch 0 counter 0: "))
+        #expect(text.stdout.contains("=> decrypted STATUS d>c epoch 0 counter 1: "))
+        #expect(text.stdout.contains("=> decrypted APP1 d>c epoch 0 counter "))   // a command acknowledgement
         #expect(text.stdout.contains("=> verified FINISH c>d: MAC verified, session keys derived"))
         #expect(text.stdout.contains("verified with 3 pair keys from \(run.stores)"))
 

@@ -32,7 +32,8 @@ struct SimulationTests {
         #expect(doc.int("messages_delivered") == doc.int("messages_sent"))
         #expect(doc.int("forged_delivered") == 0)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
-        #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge", "package-replay"])
+        #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge", "package-replay",
+                                                         "hello-flood", "lockout"])
         for a in attacks {
             #expect(a["accepted"] as? Int == 0)
             #expect(a["logged"] as? Bool == true)
@@ -68,9 +69,10 @@ struct SimulationTests {
         #expect(text.stdout.contains("key id "))
     }
 
-    /// On CAN FD each replayed message is one frame, so five replays trip the
-    /// counter-regression alert and quarantine the pair; the pack's report of
-    /// that to the app must not count as an accepted attack frame.
+    /// On CAN FD each replayed message is one frame: five replays raise the
+    /// counter-regression alert (never a quarantine: a stranger can send
+    /// them); the pack's reports to the app must not count as accepted
+    /// attack frames.
     @Test("demo --fd: exit 0, every attack rejected, nothing forged delivered")
     func demoFD() throws {
         let dir = try CLIRunner.tempDir()
@@ -81,7 +83,7 @@ struct SimulationTests {
         #expect(doc.int("pairs_established") == 4)
         #expect(doc.int("forged_delivered") == 0)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
-        #expect(attacks.count == 4)
+        #expect(attacks.count == 6)
         for a in attacks { #expect(a["accepted"] as? Int == 0, "\(a)") }
     }
 

@@ -16,6 +16,7 @@ struct SessionProtocolVectors: Decodable {
         let type: UInt8
         let epoch: UInt32
         let counter: UInt64
+        let at_ms: UInt32
         let plaintext: String
         let frames: [Frame]
     }
@@ -23,6 +24,7 @@ struct SessionProtocolVectors: Decodable {
         let name, profile: String
         let device_id: UInt8
         let controller_nonce, device_nonce: String
+        let hello_counter: UInt64
         let handshake: [Frame]
         let messages: [Message]
     }
@@ -110,14 +112,15 @@ struct SecureSessionTests {
     @Test("protocol-v2.json: every handshake and message frame byte for byte")
     func protocolVectors() throws {
         let v = try SessionProtocolVectors.load()
-        #expect(v.version == 1)
+        #expect(v.version == 2)
         #expect(v.sessions.count == 2)
         let halves = (Self.hex(v.pair.half_1), Self.hex(v.pair.half_2)), salt = Self.hex(v.pair.salt)
         for sv in v.sessions {
             let profile: SecureSession.Profile = sv.profile == "fd" ? .fd : .classic
             let fd = profile == .fd
             func make(_ role: SecureSession.Role, _ nonce: String) throws -> SecureSession {
-                let config = SecureSession.Configuration(role: role, profile: profile, deviceId: sv.device_id)
+                var config = SecureSession.Configuration(role: role, profile: profile, deviceId: sv.device_id)
+                config.helloCounterBase = sv.hello_counter - 1
                 let keys = try PairKeys(halves: KeyHalf(bytes: halves.0), KeyHalf(bytes: halves.1),
                                         salt: Salt(bytes: salt),
                                         selfId: role == .device ? v.pair.device_component_id : v.pair.controller_component_id,
@@ -152,12 +155,12 @@ struct SecureSessionTests {
                 let pt = Self.hex(m.plaintext)
                 var got: [SecureSession.Message]
                 if m.sender == "controller" {
-                    if m.type == 3 { try ctl.rekey(now: 3000, output: &out) }
-                    else { try ctl.send(.init(rawValue: m.type), payload: pt, now: 2000, output: &out) }
-                    got = try Self.deliver(out, to: &dev, now: 2000, answers: &answers)
+                    if m.type == 3 { try ctl.rekey(now: m.at_ms, output: &out) }
+                    else { try ctl.send(.init(rawValue: m.type), payload: pt, now: m.at_ms, output: &out) }
+                    got = try Self.deliver(out, to: &dev, now: m.at_ms, answers: &answers)
                 } else {
-                    try dev.send(.init(rawValue: m.type), payload: pt, now: 2000, output: &out)
-                    got = try Self.deliver(out, to: &ctl, now: 2000, answers: &answers)
+                    try dev.send(.init(rawValue: m.type), payload: pt, now: m.at_ms, output: &out)
+                    got = try Self.deliver(out, to: &ctl, now: m.at_ms, answers: &answers)
                 }
                 #expect(Self.same(out, m.frames, fd: fd), "\(sv.name): type \(m.type) epoch \(m.epoch) counter \(m.counter)")
                 if m.type == 3 {
@@ -176,17 +179,41 @@ struct SecureSessionTests {
         var dev = try Self.session(.device, profile)
         try Self.connect(&ctl, &dev)
         var out: [CANFrame] = [], none: [CANFrame] = []
-        for len in 0...SecureSession.maxPayload(profile) {
-            let pt = (0..<len).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ len) }
-            out.removeAll(keepingCapacity: true)
-            try ctl.send(.command, payload: pt, now: 10, output: &out)
-            let got = try Self.deliver(out, to: &dev, now: 11, answers: &none)
-            #expect(got.count == 1 && got.first?.payload == pt && got.first?.type == .command)
+        // Data (an application type) up to the profile's limit; a command has
+        // 4 bytes less, for its freshness value.
+        for (type, command) in [(SecureSession.MessageType.application(0), false), (.command, true)] {
+            let max = SecureSession.maxPayload(profile, command: command)
+            #expect(max == SecureSession.maxPayload(profile) - (command ? 4 : 0))
+            for len in 0...max {
+                let pt = (0..<len).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ len) }
+                out.removeAll(keepingCapacity: true)
+                try ctl.send(type, payload: pt, now: 10, output: &out)
+                let got = try Self.deliver(out, to: &dev, now: 11, answers: &none)
+                #expect(got.count == 1 && got.first?.payload == pt && got.first?.type == type)
+            }
+            #expect(throws: ModbattError.invalidLength) {
+                try ctl.send(type, payload: [UInt8](repeating: 0, count: max + 1), now: 12, output: &out)
+            }
         }
-        #expect(throws: ModbattError.invalidLength) {
-            try ctl.send(.command, payload: [UInt8](repeating: 0, count: SecureSession.maxPayload(profile) + 1),
-                         now: 12, output: &out)
-        }
+        #expect(none.isEmpty)
+    }
+
+    /// Protocol v2 freshness: a command overtaken by a newer one, or delayed
+    /// past the age bound, is refused as stale; data is not held to it.
+    @Test func staleCommandsAreRefused() throws {
+        var ctl = try Self.session(.controller, .classic)
+        var dev = try Self.session(.device, .classic)
+        try Self.connect(&ctl, &dev)          // anchored at 2 (controller) and 3 (device)
+        var first: [CANFrame] = [], second: [CANFrame] = [], late: [CANFrame] = [], none: [CANFrame] = []
+        try ctl.send(.command, payload: [3, 0], now: 10, output: &first)
+        try ctl.send(.command, payload: [0, 0], now: 11, output: &second)
+        #expect(try Self.deliver(second, to: &dev, now: 12, answers: &none).count == 1)
+        #expect(throws: ModbattError.stale) { _ = try Self.deliver(first, to: &dev, now: 13, answers: &none) }
+        try ctl.send(.limits, payload: [1, 2, 3, 4, 5, 6, 7, 8], now: 20, output: &late)
+        #expect(throws: ModbattError.stale) { _ = try Self.deliver(late, to: &dev, now: 20 + 1001, answers: &none) }
+        late.removeAll()
+        try ctl.send(.application(0), payload: [9], now: 30, output: &late)
+        #expect(try Self.deliver(late, to: &dev, now: 30 + 60_000, answers: &none).count == 1)
         #expect(none.isEmpty)
     }
 

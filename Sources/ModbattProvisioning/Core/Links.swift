@@ -246,7 +246,7 @@ final class PairSession {
 
     init(role: SecureSession.Role, profile: SecureSession.Profile, deviceId: UInt8,
          secret: UnsafeRawBufferPointer, keyId: [UInt8], params: CryptoParameters,
-         handshakeTimeoutMs: UInt32 = 250) throws(ModbattError) {
+         handshakeTimeoutMs: UInt32 = 250, helloCounterBase: UInt64 = 0) throws(ModbattError) {
         self.deviceId = deviceId
         self.keyId = keyId
         self.role = role
@@ -263,6 +263,7 @@ final class PairSession {
         cfg.profile = profile == .fd ? MB_PROFILE_FD : MB_PROFILE_CLASSIC
         cfg.device_id = deviceId
         cfg.hs_timeout_ms = handshakeTimeoutMs
+        cfg.hello_counter_base = helloCounterBase
         if params.rekeyAfterMs > 0 { cfg.rekey_after_ms = params.rekeyAfterMs } else { cfg.rekey_after_ms = 0 }
         if params.rekeyAfterMessages > 0 { cfg.rekey_after_msgs = UInt64(params.rekeyAfterMessages) }
         cfg.rng = CCore.rng
@@ -295,9 +296,14 @@ final class PairSession {
 
     func start(now: UInt32) throws(ModbattError) { try CCore.check(mb_session_start(session, now)) }
 
-    func send(type: UInt8, payload: [UInt8], now: UInt32) throws(ModbattError) {
+    /// Seal and send; returns the message's position (epoch, counter), which
+    /// a receiver echoes to acknowledge a command.
+    @discardableResult
+    func send(type: UInt8, payload: [UInt8], now: UInt32) throws(ModbattError) -> CommandAck.Position {
         let code = payload.withUnsafeBufferPointer { mb_session_send(session, UInt32(type), $0.baseAddress, $0.count, now) }
         try CCore.check(code)
+        let i = info
+        return CommandAck.Position(epoch: i.txEpoch, counter: i.nextCounter &- 1)
     }
 
     func rekey(now: UInt32) throws(ModbattError) { try CCore.check(mb_session_rekey(session, now)) }

@@ -85,11 +85,12 @@ actor AppNode {
 
     func buildSession() {
         session = nil
-        guard storage.refused == nil, let rec = storage.record, let pair = rec.pairs.first else { return }
+        guard storage.refused == nil, let rec = storage.record, let pair = rec.pairs.first,
+              let base = storage.helloCounterBase(log: &pending) else { return }
         let params = rec.params
         session = rec.withPair(0) { _, secret in
             try? PairSession(role: .controller, profile: params.profile, deviceId: packId, secret: secret,
-                             keyId: pair.keyId, params: params)
+                             keyId: pair.keyId, params: params, helloCounterBase: base)
         }
         guardState = PairGuard()
         establishedAt = nil
@@ -244,15 +245,8 @@ actor AppNode {
             counters.rejected[reason, default: 0] += 1
             pending.append(AuditEntry(event: "frame_rejected", data: [
                 "device": "app", "pair": "app-pack", "reason": .string(reason), "can_id": .int(Int64(f.id))]))
-            let signal: String? = switch error {
-            case .authenticationFailed: "auth_failure_rate"
-            case .replay, .wrongEpoch: "counter_regression"
-            default: nil
-            }
-            if let signal {
-                let (entry, q) = guardState.note(signal, now: now, policy: policy, pair: "app-pack")
-                if let entry { pending.append(entry) }
-                if q { pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": "app-pack"])) }
+            if let signal = PairGuard.signal(for: error) {
+                pending += guardState.record(signal, now: now, policy: policy, pair: "app-pack").entries
             }
         }
     }
@@ -274,6 +268,8 @@ actor AppNode {
                 pending.append(AuditEntry(event: "rotation", data: [
                     "device": "app", "pair": "app-pack",
                     "direction": .string(e.kind == .rekeySending ? "tx" : "rx"), "epoch": .int(Int64(e.epoch))]))
+            case .cloneSuspected:
+                pending += guardState.record("clone_suspected", now: now, policy: policy, pair: "app-pack").entries
             default: break
             }
         }

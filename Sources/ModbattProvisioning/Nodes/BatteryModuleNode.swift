@@ -66,11 +66,12 @@ actor BatteryModuleNode {
 
     private func buildSession() {
         session = nil
-        guard storage.refused == nil, let rec = storage.record, let pair = rec.pairs.first else { return }
+        guard storage.refused == nil, let rec = storage.record, let pair = rec.pairs.first,
+              let base = storage.helloCounterBase(log: &pending) else { return }
         let params = rec.params
         session = rec.withPair(0) { _, secret in
             try? PairSession(role: .device, profile: params.profile, deviceId: rec.deviceId, secret: secret,
-                             keyId: pair.keyId, params: params)
+                             keyId: pair.keyId, params: params, helloCounterBase: base)
         }
         guardState = PairGuard()
     }
@@ -122,7 +123,7 @@ actor BatteryModuleNode {
             if let msg {
                 counters.open.add(ns)
                 counters.delivered += 1
-                if msg.type == AppMessage.command { obey(msg.payload, session: s, now: now) }
+                if msg.type == AppMessage.command { obey(msg, session: s, now: now) }
             }
         } catch {
             reject(error, frame: f, now: now)
@@ -134,27 +135,16 @@ actor BatteryModuleNode {
         counters.rejected[reason, default: 0] += 1
         pending.append(AuditEntry(event: "frame_rejected", data: [
             "device": .string(name), "reason": .string(reason), "can_id": .int(Int64(frame.id))]))
-        let signal: String? = switch error {
-        case .authenticationFailed: "auth_failure_rate"
-        case .replay, .wrongEpoch: "counter_regression"
-        default: nil
-        }
-        if let signal {
-            let (entry, quarantine) = guardState.note(signal, now: now, policy: policy, pair: "pack-\(name)")
-            if let entry { pending.append(entry) }
-            if quarantine { pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": .string("pack-\(name)")])) }
+        if let signal = PairGuard.signal(for: error) {
+            pending += guardState.record(signal, now: now, policy: policy, pair: "pack-\(name)").entries
         }
     }
 
     private func handleEvents(_ s: PairSession, now: UInt32) {
         for e in s.takeEvents() {
             switch e.kind {
-            case .handshakeAccepted:
-                if s.established {
-                    let (entry, q) = guardState.note("duplicate_handshake", now: now, policy: policy, pair: "pack-\(name)")
-                    if let entry { pending.append(entry) }
-                    if q { pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": .string("pack-\(name)")])) }
-                }
+            case .cloneSuspected:
+                pending += guardState.record("clone_suspected", now: now, policy: policy, pair: "pack-\(name)").entries
             case .handshakeDone:
                 pending.append(AuditEntry(event: "handshake_done", data: [
                     "device": .string(name), "pair": .string("pack-\(name)"),
@@ -187,12 +177,15 @@ actor BatteryModuleNode {
         }
     }
 
-    private func obey(_ payload: [UInt8], session s: PairSession, now: UInt32) {
-        guard let op = payload.first else { return }
+    /// Apply a command and acknowledge it (`CommandAck`).
+    private func obey(_ msg: PairSession.Message, session s: PairSession, now: UInt32) {
+        guard let op = msg.payload.first else { return }
         if op == AppMessage.cmdRekey {
             try? s.rekey(now: now)
             pending.append(AuditEntry(event: "rotation_commanded", data: ["device": .string(name)]))
         }
+        let ack = CommandAck.encode(op: op, .init(epoch: msg.epoch, counter: msg.counter))
+        if (try? s.send(type: AppMessage.commandAck, payload: ack, now: now)) != nil { counters.sent += 1 }
     }
 
     private func handlePackage(_ pkg: [UInt8], now: UInt32) {

@@ -25,9 +25,70 @@ enum AppMessage {
     /// Controller -> device: command.
     static let command: UInt8 = 0x4
 
+    /// Device -> controller: a command applied (`CommandAck`).
+    static let commandAck: UInt8 = 0x9
+
     /// Command opcodes.
     static let cmdRekey: UInt8 = 0x01
     static let cmdSetState: UInt8 = 0x02
+}
+
+/// Acknowledged commands (docs/PROVISIONING_FLOW.md, "Commands"): a device
+/// answers every command it applied with the command's position; the
+/// controller reports a command left unanswered past the deadline, so a
+/// command an attacker suppressed (or the bus lost) is noticed. Whether to
+/// resend is the application's decision; these nodes resend on their next
+/// period anyway.
+enum CommandAck {
+    struct Position: Sendable, Equatable {
+        var epoch: UInt32
+        var counter: UInt64
+    }
+
+    /// How long the controller waits for an acknowledgement.
+    static let deadlineMs: UInt32 = 500
+
+    /// Payload: opcode (1) | epoch BE32 | counter BE64.
+    static func encode(op: UInt8, _ p: Position) -> [UInt8] {
+        [op] + withUnsafeBytes(of: p.epoch.bigEndian, Array.init) + withUnsafeBytes(of: p.counter.bigEndian, Array.init)
+    }
+
+    static func decode(_ payload: [UInt8]) -> Position? {
+        guard payload.count == 13 else { return nil }
+        let epoch = payload[1..<5].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let counter = payload[5..<13].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Position(epoch: epoch, counter: counter)
+    }
+
+    /// The controller's side for one pair: commands sent and not yet acknowledged.
+    struct Pending: Sendable {
+        private(set) var waiting: [(position: Position, sentAt: UInt32)] = []
+
+        mutating func sent(_ p: Position, now: UInt32) {
+            waiting.append((p, now))
+            if waiting.count > 16 { waiting.removeFirst() }
+        }
+
+        /// True when `p` was waiting (now acknowledged).
+        mutating func acknowledged(_ p: Position) -> Bool {
+            guard let i = waiting.firstIndex(where: { $0.position == p }) else { return false }
+            waiting.remove(at: i)
+            return true
+        }
+
+        /// When the oldest waiting command's deadline passes.
+        var nextDeadline: UInt32? { waiting.first.map { $0.sentAt &+ CommandAck.deadlineMs } }
+
+        /// Commands whose deadline has passed, removed from the list.
+        mutating func overdue(now: UInt32) -> [Position] {
+            func late(_ w: (position: Position, sentAt: UInt32)) -> Bool {
+                let age = now &- w.sentAt
+                return age >= CommandAck.deadlineMs && age < 0x8000_0000
+            }
+            defer { waiting.removeAll(where: late) }
+            return waiting.filter(late).map(\.position)
+        }
+    }
 }
 
 /// The key storage and identity of one device, as its firmware keeps them:
@@ -120,45 +181,88 @@ final class DeviceStorage: @unchecked Sendable {
 
     /// Sequence numbers of the reports this device sends (`<name>.rseq`).
     private(set) lazy var reportSequence = ReportSequence.Sender(url: directory.appendingPathComponent("\(name).rseq"))
+
+    /// Session builds (`<name>.boots`), persisted before use like report numbers.
+    private lazy var sessionBuilds = ReportSequence.Sender(url: directory.appendingPathComponent("\(name).boots"),
+                                                          block: 1)
+
+    /// The HELLO counter base of sessions built now: a build number never
+    /// used before (persisted first) << 32, so this device's HELLO counters
+    /// grow across reboots and re-provisioning, as protocol v2 requires (a
+    /// peer refuses HELLO counters it has passed). Throws when the number
+    /// cannot be persisted: the device then builds no session.
+    func nextHelloCounterBase() throws -> UInt64 {
+        UInt64(try sessionBuilds.next()) << 32
+    }
+
+    /// `nextHelloCounterBase`, or nil with the reason added to `log`.
+    func helloCounterBase(log: inout [AuditEntry]) -> UInt64? {
+        do { return try nextHelloCounterBase() } catch {
+            log.append(AuditEntry(event: "session_refused", data: [
+                "device": .string(name), "reason": .string("HELLO counter base not persisted: \(error)")]))
+            return nil
+        }
+    }
 }
 
 /// Per-pair tamper detection (docs/PROVISIONING_FLOW.md, "Tamper policy").
+///
+/// Anything a node without the pair's keys can send (forged or replayed
+/// frames and HELLOs, stale commands, garbage) is only ever counted and
+/// reported: at most one alert per signal and window, and the counts expire
+/// with the window. Locking a pair out needs authenticated evidence, which
+/// only a holder of the pair key can produce: `clone_suspected`, two
+/// different authentic HELLOs under one counter (a cloned device).
 struct PairGuard {
-    var authFailures: [UInt32] = []
-    var regressions: [UInt32] = []
-    var duplicateHandshakes: [UInt32] = []
-    var quarantined = false
-    var alerted: Set<String> = []
+    /// Signals a stranger can cause: counted and reported, never a lockout.
+    static let unauthenticated: Set<String> = ["auth_failure_rate", "counter_regression", "stale_command",
+                                               "hello_rejected"]
+    /// Authenticated evidence of a second key holder: quarantines under the policy.
+    static let authenticated: Set<String> = ["clone_suspected"]
 
-    /// Record a rejection or handshake signal; returns audit entries for
-    /// alerts and whether the pair must now be quarantined.
+    var seen: [String: [UInt32]] = [:]
+    var lastAlert: [String: UInt32] = [:]
+    var quarantined = false
+
+    /// Record a signal; returns an audit entry when one is due and whether
+    /// the pair must now be quarantined.
     mutating func note(_ signal: String, now: UInt32, policy: TamperPolicy, pair: String) -> (AuditEntry?, Bool) {
+        let authenticated = Self.authenticated.contains(signal)
+        guard authenticated || Self.unauthenticated.contains(signal) else { return (nil, false) }
         let window = UInt32(clamping: Int(policy.window.components.seconds * 1000))
-        func prune(_ list: inout [UInt32]) { list.removeAll { now &- $0 > window } }
-        var count = 0
-        var threshold = 0
-        switch signal {
-        case "auth_failure_rate":
-            authFailures.append(now); prune(&authFailures); count = authFailures.count
-            threshold = policy.authFailureThreshold
-        case "counter_regression":
-            regressions.append(now); prune(&regressions); count = regressions.count; threshold = 5
-        case "duplicate_handshake":
-            duplicateHandshakes.append(now); prune(&duplicateHandshakes); count = duplicateHandshakes.count
-            threshold = 3
-        default: return (nil, false)
-        }
-        let first = signal != "auth_failure_rate" && !alerted.contains(signal)
-        let over = count >= threshold && !quarantined
-        guard first || over else { return (nil, false) }
-        alerted.insert(signal)
-        let quarantine = over && policy.quarantine
+        var times = seen[signal, default: []]
+        times.removeAll { now &- $0 >= window }
+        times.append(now)
+        seen[signal] = times
+        let quarantine = authenticated && policy.quarantine && !quarantined
         if quarantine { quarantined = true }
-        let entry = AuditEntry(event: "alert", data: [
-            "kind": .string(signal), "pair": .string(pair), "count": .int(Int64(count)),
-            "window_ms": .int(Int64(window)),
-            "action": .string(quarantine ? "pair quarantined until re-provisioned" : "logged")])
-        return (entry, quarantine)
+        if !quarantine, let last = lastAlert[signal], now &- last < window { return (nil, false) }
+        lastAlert[signal] = now
+        let action = quarantine ? "pair quarantined until re-provisioned"
+            : authenticated ? "logged" : "logged (sent without the pair's keys: never a lockout)"
+        return (AuditEntry(event: "alert", data: [
+            "kind": .string(signal), "pair": .string(pair), "count": .int(Int64(times.count)),
+            "window_ms": .int(Int64(window)), "action": .string(action)]), quarantine)
+    }
+
+    /// `note` as the nodes log it: the alert, and `pair_quarantined` when the
+    /// pair was quarantined now (returned as `quarantinedNow`).
+    mutating func record(_ signal: String, now: UInt32, policy: TamperPolicy,
+                         pair: String) -> (entries: [AuditEntry], quarantinedNow: Bool) {
+        let (entry, quarantine) = note(signal, now: now, policy: policy, pair: pair)
+        var entries = entry.map { [$0] } ?? []
+        if quarantine { entries.append(AuditEntry(event: "pair_quarantined", data: ["pair": .string(pair)])) }
+        return (entries, quarantine)
+    }
+
+    /// The guard's signal for a rejection reason, if it is one.
+    static func signal(for error: ModbattError) -> String? {
+        switch error {
+        case .authenticationFailed: "auth_failure_rate"
+        case .replay, .wrongEpoch: "counter_regression"
+        case .stale: "stale_command"
+        default: nil
+        }
     }
 }
 
@@ -203,6 +307,11 @@ func nanos(_ body: () throws -> Void) rethrows -> Int {
 struct NodeCounters: Sendable {
     var sent = 0
     var delivered = 0
+    /// Peers (device ids) whose messages were delivered.
+    var deliveredFrom: Set<UInt8> = []
+    /// Commands acknowledged, and left unacknowledged past the deadline.
+    var commandsAcknowledged = 0
+    var commandsUnacknowledged = 0
     var rejected: [String: Int] = [:]
     var rotations = 0
     var seal = Samples()

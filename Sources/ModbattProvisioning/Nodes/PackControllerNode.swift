@@ -24,6 +24,7 @@ actor PackControllerNode {
         var nextHello: UInt32?
         var guardState = PairGuard()
         var reported: LinkState?
+        var commands = CommandAck.Pending()
     }
 
     let storage: DeviceStorage
@@ -104,13 +105,14 @@ actor PackControllerNode {
     private func buildSessions() {
         appSession = nil
         moduleSessions = [:]
-        guard storage.refused == nil, let rec = storage.record else { return }
+        guard storage.refused == nil, let rec = storage.record,
+              let base = storage.helloCounterBase(log: &pending) else { return }
         let params = rec.params
         for (i, p) in rec.pairs.enumerated() {
             let s: PairSession? = rec.withPair(i) { _, secret in
                 try? PairSession(role: p.controller ? .controller : .device, profile: params.profile,
                                  deviceId: p.controller ? p.peerId : rec.deviceId, secret: secret,
-                                 keyId: p.keyId, params: params)
+                                 keyId: p.keyId, params: params, helloCounterBase: base)
             }
             guard let s else { continue }
             if p.controller {
@@ -167,6 +169,7 @@ actor PackControllerNode {
         var due: [UInt32] = links.values.compactMap(\.nextHello)
         if telemetryEvery > 0 { due.append(nextTelemetry) }
         if commandEvery > 0 { due.append(nextCommand) }
+        due += links.values.compactMap(\.commands.nextDeadline)
         return due.min { ($0 &- now) < ($1 &- now) }
     }
 
@@ -330,14 +333,32 @@ actor PackControllerNode {
             for (id, s) in moduleSessions.sorted(by: { $0.key < $1.key })
             where s.established && links[id]?.guardState.quarantined != true {
                 do {
-                    let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
+                    var position: CommandAck.Position?
+                    let ns = try nanosThrowing { () throws(ModbattError) in
+                        position = try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now)
+                    }
                     counters.seal.add(ns)
                     counters.sent += 1
+                    if let position { links[id]?.commands.sent(position, now: now) }
                 } catch {}
                 out += s.takeFrames()
             }
         }
+        reportUnacknowledgedCommands(now: now)
         return out
+    }
+
+    /// Commands a module did not acknowledge in time: suppressed or lost.
+    private func reportUnacknowledgedCommands(now: UInt32) {
+        for id in links.keys.sorted() {
+            guard let late = links[id]?.commands.overdue(now: now), !late.isEmpty else { continue }
+            counters.commandsUnacknowledged += late.count
+            for p in late {
+                pending.append(AuditEntry(event: "command_unacknowledged", data: [
+                    "device": .string(name), "pair": .string(pairName(id)), "epoch": .int(Int64(p.epoch)),
+                    "counter": .int(Int64(p.counter)), "deadline_ms": .int(Int64(CommandAck.deadlineMs))]))
+            }
+        }
     }
 
     private func fail(_ id: UInt8, _ reason: String, now: UInt32) {
@@ -411,7 +432,12 @@ actor PackControllerNode {
             if let msg {
                 counters.open.add(ns)
                 counters.delivered += 1
+                counters.deliveredFrom.insert(id)
                 if msg.type == AppMessage.telemetry { telemetry[id] = msg.payload }
+                if msg.type == AppMessage.commandAck, let p = CommandAck.decode(msg.payload),
+                   links[id]?.commands.acknowledged(p) == true {
+                    counters.commandsAcknowledged += 1
+                }
             }
         } catch {
             var g = links[id]?.guardState ?? PairGuard()
@@ -433,29 +459,26 @@ actor PackControllerNode {
         counters.rejected[reason, default: 0] += 1
         pending.append(AuditEntry(event: "frame_rejected", data: [
             "device": .string(name), "pair": .string(pair), "reason": .string(reason), "can_id": .int(Int64(frame.id))]))
-        let signal: String? = switch error {
-        case .authenticationFailed: "auth_failure_rate"
-        case .replay, .wrongEpoch: "counter_regression"
-        default: nil
+        if let signal = PairGuard.signal(for: error) {
+            noteSignal(signal, pair: pair, guardState: &guardState, now: now)
         }
-        if let signal {
-            let (entry, q) = guardState.note(signal, now: now, policy: policy, pair: pair)
-            if let entry { pending.append(entry) }
-            if q {
-                pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": .string(pair)]))
-                let alert: [UInt8] = [0x00, 0x02] + Array(pair.utf8.prefix(64))
-                queueReport(.alert, alert, now: now)
-            }
+    }
+
+    /// Log a tamper signal; a quarantine is also reported to the app.
+    private func noteSignal(_ signal: String, pair: String, guardState: inout PairGuard, now: UInt32) {
+        let (entries, quarantinedNow) = guardState.record(signal, now: now, policy: policy, pair: pair)
+        pending += entries
+        if quarantinedNow {
+            let alert: [UInt8] = [0x00, 0x02] + Array(pair.utf8.prefix(64))
+            queueReport(.alert, alert, now: now)
         }
     }
 
     private func handleAppEvents(_ s: PairSession, now: UInt32) {
         for e in s.takeEvents() {
             switch e.kind {
-            case .handshakeAccepted where s.established:
-                let (entry, q) = appGuard.note("duplicate_handshake", now: now, policy: policy, pair: "app-pack")
-                if let entry { pending.append(entry) }
-                if q { pending.append(AuditEntry(event: "pair_quarantined", data: ["pair": "app-pack"])) }
+            case .cloneSuspected:
+                noteSignal("clone_suspected", pair: "app-pack", guardState: &appGuard, now: now)
             case .handshakeDone:
                 statusDirty = true
                 for id in links.keys { links[id]?.reported = nil }
@@ -490,6 +513,11 @@ actor PackControllerNode {
                 pending.append(AuditEntry(event: "rotation", data: [
                     "device": .string(name), "pair": .string(pairName(id)),
                     "direction": .string(e.kind == .rekeySending ? "tx" : "rx"), "epoch": .int(Int64(e.epoch))]))
+            case .cloneSuspected:
+                if var link = links[id] {
+                    noteSignal("clone_suspected", pair: pairName(id), guardState: &link.guardState, now: now)
+                    links[id] = link
+                }
             default: break
             }
         }

@@ -308,8 +308,9 @@ static void pv_message(pv_ctx *c, pv_node *from, pv_node *to, unsigned type,
                                              (len && memcmp(m.data, pt, len) != 0))) {
         pv_fail(b, "peer did not accept the message");
     }
-    pv_put(b, "%s        {\"sender\": \"%s\", \"type\": %u, \"epoch\": %u, \"counter\": %llu,\n",
-           c->first_msg ? "" : ",\n", sender, type, (unsigned)epoch, (unsigned long long)counter);
+    pv_put(b, "%s        {\"sender\": \"%s\", \"type\": %u, \"epoch\": %u, \"counter\": %llu, \"at_ms\": %u,\n",
+           c->first_msg ? "" : ",\n", sender, type, (unsigned)epoch, (unsigned long long)counter,
+           (unsigned)now);
     c->first_msg = 0;
     pv_put(b, "         \"key\": ");
     pv_hex(b, from->s.tx_key, 32);
