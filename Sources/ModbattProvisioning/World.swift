@@ -261,6 +261,9 @@ actor World {
             guard let pkg = blobs.first(where: { (try? KeyPackage.peek($0).deviceId) == Self.packId }) else { return 0 }
             return try await attackerTransfer(pkg)
         })
+        // Delayed command (protocol v2): a command the module never got is
+        // replayed after a newer one was applied; refused as stale.
+        attacks.append(try await delayedCommand())
         // HELLO flood (protocol v2): forged HELLOs under every module pair's
         // public key id, both directions, every 50 ms for a second.
         attacks.append(try await measureAttack("hello-flood") {
@@ -269,6 +272,29 @@ actor World {
         // Lockout attempt: what once quarantined a pair, sent by a stranger.
         attacks.append(try await lockoutAttempt(recorded: recorded))
         return AttackReport(attacks: attacks)
+    }
+
+    /// Issue #14's first attack: the attacker keeps a COMMAND from a module
+    /// (modelled as the module missing its frames, which an injected first
+    /// chunk achieves on a real bus) while recording it; the pack, getting no
+    /// acknowledgement, sends a newer command, which is applied; then the
+    /// attacker replays the recorded one. Version 1 applied it.
+    private func delayedCommand() async throws -> AttackReport.Attack {
+        guard let n = await activeModules().first else {
+            return AttackReport.Attack(name: "delayed-command", framesSent: 0, accepted: 0, rejected: [:], auditLines: 0)
+        }
+        let id = Self.moduleId(n), module = modules[n - 1]
+        let commandId = 0x300 | UInt16(AppMessage.command)
+        await module.setMissing { XferIds.deviceId($0.id) == id && XferIds.messageId($0.id) == commandId }
+        let suppressed = await pack.sendCommand(to: id, now: await nowMs)
+        try await drive(limit: .milliseconds(600), maxIdleMs: 10) { false }
+        await module.setMissing(nil)
+        _ = await pack.sendCommand(to: id, now: await nowMs)
+        try await drive(limit: .milliseconds(50), maxIdleMs: 10) { false }
+        return try await measureAttack("delayed-command") {
+            for f in suppressed { try await sniffer.forge(f) }
+            return suppressed.count
+        }
     }
 
     /// Issue #14's lockout attempt on every module pair: 3 forged HELLOs, 5

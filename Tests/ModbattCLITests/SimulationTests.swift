@@ -33,7 +33,7 @@ struct SimulationTests {
         #expect(doc.int("forged_delivered") == 0)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
         #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge", "package-replay",
-                                                         "hello-flood", "lockout"])
+                                                         "delayed-command", "hello-flood", "lockout"])
         for a in attacks {
             #expect(a["accepted"] as? Int == 0)
             #expect(a["logged"] as? Bool == true)
@@ -83,7 +83,7 @@ struct SimulationTests {
         #expect(doc.int("pairs_established") == 4)
         #expect(doc.int("forged_delivered") == 0)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
-        #expect(attacks.count == 6)
+        #expect(attacks.count == 7)
         for a in attacks { #expect(a["accepted"] as? Int == 0, "\(a)") }
     }
 

@@ -61,8 +61,8 @@ struct ProvisioningFlowTests {
             #expect(try await sim.provision().allEstablished)
             _ = try await sim.runTraffic(seconds: 0.5)
             let report = try await sim.runAttacks()
-            #expect(report.attacks.map(\.name) == ["replay", "tamper", "forge", "package-replay", "hello-flood",
-                                                     "lockout"])
+            #expect(report.attacks.map(\.name) == ["replay", "tamper", "forge", "package-replay", "delayed-command",
+                                                     "hello-flood", "lockout"])
             for a in report.attacks {
                 #expect(a.framesSent > 0, "\(a.name) sent nothing")
                 #expect(a.accepted == 0, "\(a.name) got \(a.accepted) messages accepted")
@@ -70,8 +70,11 @@ struct ProvisioningFlowTests {
             }
             #expect(report.attacks[0].rejected["replay", default: 0] > 0, "\(report.attacks[0])")
             #expect(report.attacks[1].rejected["auth", default: 0] > 0, "\(report.attacks[1])")
-            // Forged HELLOs fail their MAC (protocol v2); nothing gets quarantined.
-            #expect(report.attacks[4].rejected["auth", default: 0] > 0, "\(report.attacks[4])")
+            // The replayed suppressed command is stale; forged HELLOs fail their
+            // MAC (protocol v2); nothing gets quarantined.
+            #expect(report.attacks[4].rejected["stale", default: 0] == 1, "\(report.attacks[4])")
+            #expect(report.attacks[5].rejected["auth", default: 0] > 0, "\(report.attacks[5])")
+            #expect((try auditLines(sim)).contains { $0.contains("\"event\":\"command_unacknowledged\"") })
             for id: UInt8 in [0x10, 0x11, 0x12] { #expect(!(await sim.world.pack.pairQuarantined(id))) }
             let lines = try auditLines(sim)
             #expect(lines.contains { $0.contains("\"event\":\"package_rejected\"") && $0.contains("older") || $0.contains("rollback") })

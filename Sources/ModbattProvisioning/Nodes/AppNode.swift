@@ -57,8 +57,9 @@ actor AppNode {
     private(set) var retries = 0
     private var pending: [AuditEntry] = []
     /// Wait before repeating an unanswered HELLO. On a real bus a slow host
-    /// must not repeat it while the answer is under way: the pack counts a
-    /// HELLO to an established session as a duplicate handshake (tamper policy).
+    /// should not repeat it while the answer is under way: a newer HELLO
+    /// replaces the handshake the pack is answering, so repeating too early
+    /// only delays establishment.
     var helloRetryMs: UInt32 = 300
 
     func setHelloRetry(ms: UInt32) { helloRetryMs = ms }

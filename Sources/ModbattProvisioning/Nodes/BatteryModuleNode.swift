@@ -61,6 +61,12 @@ actor BatteryModuleNode {
     }
 
     func resetCounters() { counters = NodeCounters() }
+
+    /// Attack hook: frames for which `predicate` is true never reach this
+    /// module (an attacker suppresses them on the bus); nil restores normal
+    /// reception.
+    func setMissing(_ predicate: (@Sendable (CANFrame) -> Bool)?) { missing = predicate }
+    private var missing: (@Sendable (CANFrame) -> Bool)?
     /// Factory-bootstrap policy of this device (refuses clear packages when false).
     func setAllowBootstrap(_ allow: Bool) { allowBootstrap = allow }
 
@@ -78,7 +84,7 @@ actor BatteryModuleNode {
 
     /// One pass of the firmware main loop.
     func step(now: UInt32) async -> StepResult {
-        let frames = await node.drain()
+        let frames = await node.drain().filter { missing?($0.frame) != true }
         if silent { return StepResult(worked: false, nextDue: nil) }
         var out: [CANFrame] = []
         var worked = !frames.isEmpty

@@ -281,6 +281,7 @@ func reasonName(_ e: ModbattError?) -> String {
     case .noSlot: return "no-slot"
     case .unsupportedVersion: return "version"
     case .timeout: return "timeout"
+    case .stale: return "stale"
     default: return "\(e)"
     }
 }

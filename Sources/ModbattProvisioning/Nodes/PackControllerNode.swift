@@ -348,6 +348,19 @@ actor PackControllerNode {
         return out
     }
 
+    /// Send one COMMAND (set state) to module `id` now, outside the traffic
+    /// schedule (the demo's delayed-command attack); the frames sent.
+    func sendCommand(to id: UInt8, now: UInt32) async -> [CANFrame] {
+        guard let s = moduleSessions[id], s.established,
+              let p = try? s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now)
+        else { return [] }
+        counters.sent += 1
+        links[id]?.commands.sent(p, now: now)
+        let out = s.takeFrames()
+        for f in out { try? await node.send(f) }
+        return out
+    }
+
     /// Commands a module did not acknowledge in time: suppressed or lost.
     private func reportUnacknowledgedCommands(now: UInt32) {
         for id in links.keys.sorted() {
