@@ -10,19 +10,9 @@
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_util.h"
 #include "mbedtls/version.h"
+#include "mb_bytes_priv.h"
 
 #define SHA256_BLOCK 64u
-
-/* mbedTLS 2.28 names its fallible SHA-256 calls *_ret; 3.x drops the suffix. */
-#if defined(MBEDTLS_VERSION_MAJOR) && MBEDTLS_VERSION_MAJOR >= 3
-#define sha256_starts mbedtls_sha256_starts
-#define sha256_update mbedtls_sha256_update
-#define sha256_finish mbedtls_sha256_finish
-#else
-#define sha256_starts mbedtls_sha256_starts_ret
-#define sha256_update mbedtls_sha256_update_ret
-#define sha256_finish mbedtls_sha256_finish_ret
-#endif
 
 static int sha256_pad_start(mbedtls_sha256_context *ctx,
                             const uint8_t block[SHA256_BLOCK], uint8_t pad)

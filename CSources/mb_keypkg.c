@@ -39,6 +39,7 @@
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_session.h"
 #include "modbatt/mb_util.h"
+#include "mb_bytes_priv.h"
 
 #define H_MAGIC    0u
 #define H_VERSION  4u
@@ -65,18 +66,6 @@
 
 #define SIG_LABEL "modbatt/keypkg/v1/sig"
 #define TRAILER   (MB_KEYPKG_TAG_LEN + MB_P256_SIG_LEN)
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
 
 static int id_ok(const uint8_t *id, size_t len)
 {
@@ -123,8 +112,8 @@ static void write_body(const mb_keypkg_contents *c, uint8_t *b)
     memset(b, 0, MB_KEYPKG_PARAMS_LEN);
     b[B_PROFILE] = c->params.profile;
     b[B_FLAGS] = c->has_app_pub ? 1u : 0u;
-    put32(b + B_REKEY_MS, c->params.rekey_after_ms);
-    put32(b + B_REKEY_N, c->params.rekey_after_msgs);
+    mb_put_be32(b + B_REKEY_MS, c->params.rekey_after_ms);
+    mb_put_be32(b + B_REKEY_N, c->params.rekey_after_msgs);
     if (c->has_app_pub) {
         memcpy(b + B_APPPUB, c->app_pub, MB_P256_PUB_LEN);
     }
@@ -185,15 +174,15 @@ int mb_keypkg_seal(const mb_keypkg_contents *c, uint8_t mode, const uint8_t *dev
     }
 
     memset(out, 0, hdr_len);
-    put32(out + H_MAGIC, MB_KEYPKG_MAGIC);
+    mb_put_be32(out + H_MAGIC, MB_KEYPKG_MAGIC);
     out[H_VERSION] = MB_KEYPKG_VERSION;
     out[H_MODE] = mode;
     out[H_ROLE] = c->role;
     out[H_DEVID] = c->device_id;
-    put32(out + H_PKGVER, c->package_version);
+    mb_put_be32(out + H_PKGVER, c->package_version);
     out[H_COUNT] = (uint8_t)c->pair_count;
     out[H_COMPLEN] = (uint8_t)c->comp_id_len;
-    put32(out + H_BODYLEN, (uint32_t)body_len);
+    mb_put_be32(out + H_BODYLEN, (uint32_t)body_len);
     memcpy(out + H_COMP, c->comp_id, c->comp_id_len);
     ret = mb_binding_key_id(signer, out + H_SIGNER);
     body = out + hdr_len;
@@ -311,8 +300,8 @@ static int check_body(const uint8_t *b, size_t len, mb_keypkg_contents *out)
     int ret;
 
     out->params.profile = b[B_PROFILE];
-    out->params.rekey_after_ms = get32(b + B_REKEY_MS);
-    out->params.rekey_after_msgs = get32(b + B_REKEY_N);
+    out->params.rekey_after_ms = mb_get_be32(b + B_REKEY_MS);
+    out->params.rekey_after_msgs = mb_get_be32(b + B_REKEY_N);
     out->has_app_pub = 1;
     out->app_pub = b + B_APPPUB;
     for (i = 0; i < out->pair_count; i++) {
@@ -368,7 +357,7 @@ static int check_structure(const uint8_t *pkg, size_t len)
     if (len < MB_KEYPKG_FIXED_HDR) {
         return MB_ERR_TRUNCATED;
     }
-    if (get32(pkg + H_MAGIC) != MB_KEYPKG_MAGIC) {
+    if (mb_get_be32(pkg + H_MAGIC) != MB_KEYPKG_MAGIC) {
         return MB_ERR_MALFORMED;
     }
     if (pkg[H_VERSION] != MB_KEYPKG_VERSION) {
@@ -379,7 +368,7 @@ static int check_structure(const uint8_t *pkg, size_t len)
     c = pkg[H_COMPLEN];
     /* The 32-bit field is bounded before it becomes a size_t (16 bits on
      * an 8-bit MCU, where a larger value would wrap into range). */
-    body_len32 = get32(pkg + H_BODYLEN);
+    body_len32 = mb_get_be32(pkg + H_BODYLEN);
     if ((mode != MB_KEYPKG_MODE_SEALED && mode != MB_KEYPKG_MODE_BOOTSTRAP) ||
         n > MB_KEYPKG_MAX_PAIRS || c < 1u || c > MB_PAIR_ID_MAX ||
         pkg[H_RSVD] != 0u || pkg[H_RSVD + 1u] != 0u ||
@@ -408,7 +397,7 @@ int mb_keypkg_peek(const uint8_t *pkg, size_t len, mb_keypkg_route *out)
         out->mode = pkg[H_MODE];
         out->role = pkg[H_ROLE];
         out->device_id = pkg[H_DEVID];
-        out->package_version = get32(pkg + H_PKGVER);
+        out->package_version = mb_get_be32(pkg + H_PKGVER);
         memcpy(out->recipient, pkg + H_RECIP, MB_BINDING_KEY_ID_LEN);
     }
     return ret;
@@ -438,7 +427,7 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
     mode = pkg[H_MODE];
     n = pkg[H_COUNT];
     c = pkg[H_COMPLEN];
-    body_len = (size_t)get32(pkg + H_BODYLEN);   /* <= MB_KEYPKG_BODY_MAX: checked above */
+    body_len = (size_t)mb_get_be32(pkg + H_BODYLEN);   /* <= MB_KEYPKG_BODY_MAX: checked above */
     hdr_len = MB_KEYPKG_FIXED_HDR + c;
     signed_len = hdr_len + body_len + MB_KEYPKG_TAG_LEN;
     if (body_cap < c + body_len) {
@@ -515,7 +504,7 @@ int mb_keypkg_open(const uint8_t *pkg, size_t len, const mb_keypkg_expect *expec
      * then the body, so the contents point into it alone. */
     memcpy(body, pkg + H_COMP, c);
     out->mode = mode;
-    out->package_version = get32(pkg + H_PKGVER);
+    out->package_version = mb_get_be32(pkg + H_PKGVER);
     out->role = pkg[H_ROLE];
     out->device_id = pkg[H_DEVID];
     out->comp_id = body;

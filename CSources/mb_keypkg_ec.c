@@ -27,16 +27,7 @@
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_hkdf.h"
 #include "modbatt/mb_util.h"
-
-#if defined(MBEDTLS_VERSION_MAJOR) && MBEDTLS_VERSION_MAJOR >= 3
-#define sha256_starts mbedtls_sha256_starts
-#define sha256_update mbedtls_sha256_update
-#define sha256_finish mbedtls_sha256_finish
-#else
-#define sha256_starts mbedtls_sha256_starts_ret
-#define sha256_update mbedtls_sha256_update_ret
-#define sha256_finish mbedtls_sha256_finish_ret
-#endif
+#include "mb_bytes_priv.h"
 
 #define KEYGEN_TRIES 8
 
@@ -438,18 +429,6 @@ int mb_binding_key_id(const uint8_t pub[65], uint8_t id[8])
  * 103+n  64  ECDSA-P256 (r||s) over SHA-256("modbatt/report/v1" || bytes 0..103+n)
  */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
 static int report_hash(const uint8_t *msg, size_t len, uint8_t h[32])
 {
     return mbk_sha256((const uint8_t *)MB_REPORT_INFO_LABEL, strlen(MB_REPORT_INFO_LABEL),
@@ -491,12 +470,12 @@ int mb_report_seal(const mb_report_info *info, const uint8_t *pt, size_t len,
     if (ret != MB_OK) {
         goto exit;
     }
-    put32(out, MB_REPORT_MAGIC);
+    mb_put_be32(out, MB_REPORT_MAGIC);
     out[4] = MB_REPORT_VERSION;
     out[5] = info->type;
     out[6] = info->device_id;
     out[7] = 0;
-    put32(out + 8, info->sequence);
+    mb_put_be32(out + 8, info->sequence);
     ret = mb_binding_key_id(dev_pub, out + 12);
     if (ret != MB_OK) {
         goto exit;
@@ -556,7 +535,7 @@ int mb_report_open(const uint8_t *in, size_t len, const uint8_t dev_pub[65],
     if (len < MB_REPORT_OVERHEAD) {
         return MB_ERR_TRUNCATED;
     }
-    if (get32(in) != MB_REPORT_MAGIC) {
+    if (mb_get_be32(in) != MB_REPORT_MAGIC) {
         return MB_ERR_MALFORMED;
     }
     if (in[4] != MB_REPORT_VERSION) {
@@ -602,13 +581,13 @@ int mb_report_open(const uint8_t *in, size_t len, const uint8_t dev_pub[65],
         ret = mbk_gcm_open(key, iv, in, MB_REPORT_HDR_LEN, in + MB_REPORT_HDR_LEN, n,
                            in + MB_REPORT_HDR_LEN + n, pt);
     }
-    if (ret == MB_OK && get32(in + 8) <= min_sequence) {
+    if (ret == MB_OK && mb_get_be32(in + 8) <= min_sequence) {
         ret = MB_ERR_REPLAY;
     }
     if (ret == MB_OK) {
         info->type = in[5];
         info->device_id = in[6];
-        info->sequence = get32(in + 8);
+        info->sequence = mb_get_be32(in + 8);
         memcpy(info->sender, in + 12, MB_BINDING_KEY_ID_LEN);
         *pt_len = n;
     } else if (pt != NULL) {

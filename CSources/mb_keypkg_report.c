@@ -11,29 +11,7 @@
 #include "modbatt/mb_keypkg.h"
 
 #include "modbatt/mb_errors.h"
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(((unsigned)p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
+#include "mb_bytes_priv.h"
 
 /* Two's complement without implementation-defined conversions. */
 static int16_t to_i16(uint16_t v)
@@ -74,10 +52,10 @@ int mb_report_encode_delivery(const mb_report_delivery *d, uint8_t *out, size_t 
     if (cap < MB_REPORT_DELIVERY_LEN) {
         return MB_ERR_BUFFER_TOO_SMALL;
     }
-    put32(out, d->package_version);
-    put16(out + 4, from_i16(d->result));
+    mb_put_be32(out, d->package_version);
+    mb_put_be16(out + 4, from_i16(d->result));
     out[6] = d->pairs;
-    put32(out + 7, d->generation);
+    mb_put_be32(out + 7, d->generation);
     *len = MB_REPORT_DELIVERY_LEN;
     return MB_OK;
 }
@@ -90,10 +68,10 @@ int mb_report_decode_delivery(const uint8_t *in, size_t len, mb_report_delivery 
     if (len != MB_REPORT_DELIVERY_LEN) {
         return MB_ERR_MALFORMED;
     }
-    d->package_version = get32(in);
-    d->result = to_i16(get16(in + 4));
+    d->package_version = mb_get_be32(in);
+    d->result = to_i16(mb_get_be16(in + 4));
     d->pairs = in[6];
-    d->generation = get32(in + 7);
+    d->generation = mb_get_be32(in + 7);
     return MB_OK;
 }
 
@@ -109,12 +87,12 @@ int mb_report_encode_keystore(const mb_report_keystore *k, uint8_t *out, size_t 
     if (cap < MB_REPORT_KEYSTORE_LEN) {
         return MB_ERR_BUFFER_TOO_SMALL;
     }
-    put16(out, from_i16(k->slot_status[0]));
-    put16(out + 2, from_i16(k->slot_status[1]));
+    mb_put_be16(out, from_i16(k->slot_status[0]));
+    mb_put_be16(out + 2, from_i16(k->slot_status[1]));
     out[4] = k->selected < 0 ? 0xFFu : (uint8_t)k->selected;
-    put32(out + 5, k->generation);
-    put32(out + 9, k->counter);
-    put32(out + 13, k->package_version);
+    mb_put_be32(out + 5, k->generation);
+    mb_put_be32(out + 9, k->counter);
+    mb_put_be32(out + 13, k->package_version);
     out[17] = k->flags;
     *len = MB_REPORT_KEYSTORE_LEN;
     return MB_OK;
@@ -128,12 +106,12 @@ int mb_report_decode_keystore(const uint8_t *in, size_t len, mb_report_keystore 
     if (len != MB_REPORT_KEYSTORE_LEN || (in[4] > 1u && in[4] != 0xFFu)) {
         return MB_ERR_MALFORMED;
     }
-    k->slot_status[0] = to_i16(get16(in));
-    k->slot_status[1] = to_i16(get16(in + 2));
+    k->slot_status[0] = to_i16(mb_get_be16(in));
+    k->slot_status[1] = to_i16(mb_get_be16(in + 2));
     k->selected = in[4] == 0xFFu ? (int8_t)-1 : (int8_t)in[4];
-    k->generation = get32(in + 5);
-    k->counter = get32(in + 9);
-    k->package_version = get32(in + 13);
+    k->generation = mb_get_be32(in + 5);
+    k->counter = mb_get_be32(in + 9);
+    k->package_version = mb_get_be32(in + 13);
     k->flags = in[17];
     return MB_OK;
 }

@@ -36,6 +36,7 @@
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_hkdf.h"
 #include "modbatt/mb_util.h"
+#include "mb_bytes_priv.h"
 
 #define OFF_MAGIC     0u
 #define OFF_VERSION   4u
@@ -59,20 +60,6 @@
 #define MAC_LABEL "modbatt/keystore/v1/mac"
 #define ENC_LABEL "modbatt/keystore/v1/enc"
 #define STRLEN(lit) (sizeof(lit) - 1u)
-
-/* ---- byte helpers ---------------------------------------------------- */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);  p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-           ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
 
 uint32_t mb_crc32(const uint8_t *data, size_t len)
 {
@@ -104,7 +91,7 @@ static int keystream_xor(const uint8_t enc_key[32], const uint8_t nonce[16],
 
     memcpy(in, nonce, MB_KS_NONCE_LEN);
     while (off < len) {
-        put32(in + MB_KS_NONCE_LEN, i++);
+        mb_put_be32(in + MB_KS_NONCE_LEN, i++);
         ret = mb_hmac_sha256(enc_key, 32u, in, sizeof(in), block);
         if (ret != MB_OK) {
             break;
@@ -217,7 +204,7 @@ static int check_slot(mb_keystore *ks, int slot, uint32_t floor, int have_floor,
     if (written_end(b, MB_KS_RECORD_MAX, erased) == 0u) {
         return MB_ERR_NOT_FOUND;
     }
-    put32(magic, MB_KS_MAGIC);
+    mb_put_be32(magic, MB_KS_MAGIC);
     if (memcmp(b + OFF_MAGIC, magic, 4u) != 0) {
         return cut_or(MB_ERR_INTEGRITY, b, MB_KS_HEADER_LEN, erased);
     }
@@ -229,10 +216,10 @@ static int check_slot(mb_keystore *ks, int slot, uint32_t floor, int have_floor,
     if (n > MB_KS_MAX_PAIRS || len != MB_KS_RECORD_LEN(n)) {
         return cut_or(MB_ERR_INTEGRITY, b, MB_KS_HEADER_LEN, erased);
     }
-    if (mb_crc32(b, len - MB_KS_CRC_LEN) != get32(b + len - MB_KS_CRC_LEN)) {
+    if (mb_crc32(b, len - MB_KS_CRC_LEN) != mb_get_be32(b + len - MB_KS_CRC_LEN)) {
         return cut_or(MB_ERR_INTEGRITY, b, len, erased);
     }
-    *gen = get32(b + OFF_GEN);
+    *gen = mb_get_be32(b + OFF_GEN);
     /* CRC-intact: a mismatching uid is another device's record, not damage. */
     if (mb_ct_compare(b + OFF_UID, ks->uid, MB_KS_UID_LEN) != 0) {
         return MB_ERR_WRONG_DEVICE;
@@ -263,14 +250,14 @@ static int decode(mb_keystore *ks, mb_ks_record *out)
     if (ret != MB_OK) {
         return MB_ERR_CRYPTO;
     }
-    out->generation = get32(b + OFF_GEN);
-    out->package_version = get32(b + OFF_PKGVER);
+    out->generation = mb_get_be32(b + OFF_GEN);
+    out->package_version = mb_get_be32(b + OFF_PKGVER);
     out->device_id = b[OFF_DEVID];
     out->role = b[OFF_ROLE];
     out->flags = b[OFF_FLAGS];
     out->params.profile = b[OFF_PROFILE];
-    out->params.rekey_after_ms = get32(b + OFF_REKEY_MS);
-    out->params.rekey_after_msgs = get32(b + OFF_REKEY_N);
+    out->params.rekey_after_ms = mb_get_be32(b + OFF_REKEY_MS);
+    out->params.rekey_after_msgs = mb_get_be32(b + OFF_REKEY_N);
     memcpy(out->app_pub, b + OFF_APPPUB, MB_KS_PUB_LEN);
     memcpy(out->binding_priv, b + OFF_SECRET, MB_KS_PRIV_LEN);
     out->pair_count = (uint8_t)n;
@@ -427,21 +414,21 @@ static void encode(mb_keystore *ks, const mb_ks_record *rec, uint32_t gen,
 
     memset(b, ks->plat->erased, sizeof(ks->buf));
     memset(b, 0, len);
-    put32(b + OFF_MAGIC, MB_KS_MAGIC);
+    mb_put_be32(b + OFF_MAGIC, MB_KS_MAGIC);
     b[OFF_VERSION] = MB_KS_VERSION;
     b[OFF_COUNT] = (uint8_t)n;
     b[OFF_LENGTH] = (uint8_t)(len >> 8);
     b[OFF_LENGTH + 1u] = (uint8_t)len;
-    put32(b + OFF_GEN, gen);
+    mb_put_be32(b + OFF_GEN, gen);
     memcpy(b + OFF_UID, ks->uid, MB_KS_UID_LEN);
-    put32(b + OFF_PKGVER, rec->package_version);
+    mb_put_be32(b + OFF_PKGVER, rec->package_version);
     memcpy(b + OFF_NONCE, nonce, MB_KS_NONCE_LEN);
     b[OFF_DEVID] = rec->device_id;
     b[OFF_ROLE] = rec->role;
     b[OFF_FLAGS] = rec->flags;
     b[OFF_PROFILE] = rec->params.profile;
-    put32(b + OFF_REKEY_MS, rec->params.rekey_after_ms);
-    put32(b + OFF_REKEY_N, rec->params.rekey_after_msgs);
+    mb_put_be32(b + OFF_REKEY_MS, rec->params.rekey_after_ms);
+    mb_put_be32(b + OFF_REKEY_N, rec->params.rekey_after_msgs);
     if (rec->flags & MB_KS_FLAG_HAS_APP_KEY) {
         memcpy(b + OFF_APPPUB, rec->app_pub, MB_KS_PUB_LEN);
     }
@@ -520,7 +507,7 @@ int mb_keystore_write(mb_keystore *ks, mb_ks_record *rec,
         ret = MB_ERR_CRYPTO;
         goto exit;
     }
-    put32(ks->buf + len - MB_KS_CRC_LEN, mb_crc32(ks->buf, len - MB_KS_CRC_LEN));
+    mb_put_be32(ks->buf + len - MB_KS_CRC_LEN, mb_crc32(ks->buf, len - MB_KS_CRC_LEN));
 
     /* From here on the target slot is invalid until the last byte lands;
      * the other slot, holding the newest valid record, is not touched until

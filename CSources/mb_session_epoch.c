@@ -10,16 +10,13 @@
 #include "mb_session_priv.h"
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_util.h"
+#include "mb_bytes_priv.h"
 
 void mbs_aad(uint32_t msg_key, size_t wire_len, uint8_t aad[MB_SESSION_AAD_LEN])
 {
     aad[0] = MB_PROTO_VERSION;
-    aad[1] = (uint8_t)(msg_key >> 24);
-    aad[2] = (uint8_t)(msg_key >> 16);
-    aad[3] = (uint8_t)(msg_key >> 8);
-    aad[4] = (uint8_t)msg_key;
-    aad[5] = (uint8_t)(wire_len >> 8);
-    aad[6] = (uint8_t)wire_len;
+    mb_put_be32(aad + 1, msg_key);
+    mb_put_be16(aad + 5, (uint16_t)wire_len);
 }
 
 /* key, fixed field and following chain key of epoch e from chain[e]. */

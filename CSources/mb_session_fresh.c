@@ -17,6 +17,7 @@
  */
 #include <string.h>
 
+#include "mb_bytes_priv.h"
 #include "mb_session_priv.h"
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_util.h"
@@ -31,10 +32,7 @@ void mbs_fresh_wrap(const mb_session *s, const uint8_t *pt, size_t len, uint32_t
 {
     uint32_t fv = now_ms - s->anchor_ms;
 
-    out[0] = (uint8_t)(fv >> 24);
-    out[1] = (uint8_t)(fv >> 16);
-    out[2] = (uint8_t)(fv >> 8);
-    out[3] = (uint8_t)fv;
+    mb_put_be32(out, fv);
     if (len != 0u) {
         memcpy(out + MB_SESSION_FV_LEN, pt, len);
     }
@@ -59,8 +57,7 @@ int mbs_fresh_accept(mb_session *s, uint8_t older_session, uint32_t now_ms,
     if (out->len < MB_SESSION_FV_LEN) {
         return MB_ERR_MALFORMED;
     }
-    fv = ((uint32_t)out->data[0] << 24) | ((uint32_t)out->data[1] << 16) |
-         ((uint32_t)out->data[2] << 8) | out->data[3];
+    fv = mb_get_be32(out->data);
     if (older_session || (s->fresh_any && position <= s->fresh_newest) ||
         age_bound(s, fv, now_ms) > (int64_t)s->cfg.fresh_max_age_ms) {
         return MB_ERR_STALE;

@@ -21,6 +21,7 @@
 #include "mb_session_priv.h"
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_util.h"
+#include "mb_bytes_priv.h"
 
 #define OFF_VER    0u
 #define OFF_FLAGS  1u
@@ -33,24 +34,6 @@ static mb_role peer_role(const mb_session *s)
     return s->cfg.role == MB_ROLE_CONTROLLER ? MB_ROLE_DEVICE : MB_ROLE_CONTROLLER;
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    unsigned i;
-    for (i = 0u; i < 8u; i++) {
-        p[i] = (uint8_t)(v >> (56u - 8u * i));
-    }
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0u;
-    unsigned i;
-    for (i = 0u; i < 8u; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 /* The HELLO this side sent (or is sending): deterministic from its state. */
 static int build_hello(const mb_session *s, uint8_t out[MB_SESSION_HELLO_LEN])
 {
@@ -58,7 +41,7 @@ static int build_hello(const mb_session *s, uint8_t out[MB_SESSION_HELLO_LEN])
     out[OFF_FLAGS] = s->hs.flags;
     memcpy(out + OFF_KEYID, s->key_id, MB_KEY_ID_LEN);
     memcpy(out + OFF_NONCE, s->hs.n_i, MB_SESSION_NONCE_LEN);
-    put_be64(out + MBS_HELLO_CTR_OFF, s->hs.tx_counter);
+    mb_put_be64(out + MBS_HELLO_CTR_OFF, s->hs.tx_counter);
     return mbs_hello_mac(s->pair_secret, s->cfg.role, s->cfg.device_id, out,
                          out + MBS_HELLO_MAC_OFF);
 }
@@ -216,7 +199,7 @@ static int on_hello(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_
     if (ret != MB_OK) {
         return hello_refused(s, ret, 0u);
     }
-    counter = get_be64(msg + MBS_HELLO_CTR_OFF);
+    counter = mb_get_be64(msg + MBS_HELLO_CTR_OFF);
     if (s->hs.answered_any && counter <= s->hs.rx_counter) {
         return old_hello(s, msg, counter);
     }

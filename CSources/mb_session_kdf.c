@@ -17,6 +17,7 @@
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_hkdf.h"
 #include "modbatt/mb_util.h"
+#include "mb_bytes_priv.h"
 
 #define PS_INFO "modbatt/session/v1/pair"
 #define HS_INFO "modbatt/session/v1/hs"
@@ -64,10 +65,7 @@ static int chain_prf(const uint8_t chain[32], const char *label, size_t label_le
     mb_hmac h;
     int ret;
 
-    be[0] = (uint8_t)(epoch >> 24);
-    be[1] = (uint8_t)(epoch >> 16);
-    be[2] = (uint8_t)(epoch >> 8);
-    be[3] = (uint8_t)epoch;
+    mb_put_be32(be, epoch);
     ret = mb_hmac_starts(&h, chain, MB_SESSION_KEY_LEN);
     if (ret == MB_OK) {
         ret = mb_hmac_update(&h, (const uint8_t *)label, label_len);

@@ -21,6 +21,7 @@
 #include "modbatt/mb_errors.h"
 #include "modbatt/mb_keystore.h"   /* mb_crc32 */
 #include "modbatt/mb_util.h"
+#include "mb_bytes_priv.h"
 
 #define FRAME_LEN 8u
 #define REFUSE_KIND  1u
@@ -45,17 +46,6 @@ uint16_t mb_crc16(const uint8_t *data, size_t len)
         }
     }
     return crc;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(((unsigned)p[0] << 8) | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
 }
 
 /* now has reached t (wrap-safe for intervals below 2^31 ms). */
@@ -120,19 +110,16 @@ static uint8_t build_frame(const mb_xfer_tx *tx, uint8_t f[FRAME_LEN])
     size_t off, n;
 
     memset(f, 0, FRAME_LEN);
-    put16(f, tx->cur);
+    mb_put_be16(f, tx->cur);
     if (tx->cur == MB_XFER_IDX_START) {
         f[2] = tx->xfer_id;
         f[3] = tx->kind;
-        put16(f + 4, tx->len);
-        put16(f + 6, tx->blob_crc16);
+        mb_put_be16(f + 4, tx->len);
+        mb_put_be16(f + 6, tx->blob_crc16);
         return FRAME_LEN;
     }
     if (tx->cur == MB_XFER_IDX_END) {
-        f[2] = (uint8_t)(tx->blob_crc32 >> 24);
-        f[3] = (uint8_t)(tx->blob_crc32 >> 16);
-        f[4] = (uint8_t)(tx->blob_crc32 >> 8);
-        f[5] = (uint8_t)tx->blob_crc32;
+        mb_put_be32(f + 2, tx->blob_crc32);
         return FRAME_LEN;
     }
     off = (size_t)(tx->cur - 1u) * MB_XFER_CHUNK;
@@ -163,7 +150,7 @@ static int abort_tx(mb_xfer_tx *tx, uint8_t reason)
     if (reason != MB_XFER_ABORT_REFUSED) {
         /* Tell the receiver, so it stops waiting; it keeps what it has. */
         memset(f, 0, sizeof(f));
-        put16(f, MB_XFER_IDX_ABORT);
+        mb_put_be16(f, MB_XFER_IDX_ABORT);
         f[2] = reason;
         f[3] = tx->xfer_id;
         (void)tx->cfg.send(tx->cfg.user, data_id(&tx->cfg), f, FRAME_LEN);
@@ -284,9 +271,9 @@ int mb_xfer_tx_on_frame(mb_xfer_tx *tx, uint32_t can_id_in, const uint8_t *data,
         return MB_ERR_ABORTED;
     }
     status = data[0];
-    idx = get16(data + 1);
-    chk = get16(data + 3);
-    next = get16(data + 6);
+    idx = mb_get_be16(data + 1);
+    chk = mb_get_be16(data + 3);
+    next = mb_get_be16(data + 6);
     /* A NACK answers the frame in flight even when it names another chunk:
      * the receiver saw a corrupted chunk number. A receiver without a
      * transfer (it rebooted) cannot know our id: its "NACK, next 0" (send
@@ -395,10 +382,10 @@ static int answer(mb_xfer_rx *rx, uint8_t status, uint16_t idx, const uint8_t *f
     uint8_t a[FRAME_LEN];
 
     a[0] = status;
-    put16(a + 1, idx);
-    put16(a + 3, mb_crc16(frame, len));
+    mb_put_be16(a + 1, idx);
+    mb_put_be16(a + 3, mb_crc16(frame, len));
     a[5] = rx->xfer_id;
-    put16(a + 6, next);
+    mb_put_be16(a + 6, next);
     if (status != MB_XFER_ACK) {
         rx->nacks++;
     }
@@ -416,8 +403,8 @@ static int rx_start(mb_xfer_rx *rx, const uint8_t *d, uint8_t len)
     }
     xid = d[2];
     kind = d[3];
-    blen = get16(d + 4);
-    crc = get16(d + 6);
+    blen = mb_get_be16(d + 4);
+    crc = mb_get_be16(d + 6);
     if (kind >= 32u || (rx->accept_kinds & ((uint32_t)1u << kind)) == 0u) {
         saved = rx->xfer_id;
         rx->xfer_id = xid;
@@ -494,7 +481,7 @@ static int rx_end(mb_xfer_rx *rx, const uint8_t *d, uint8_t len)
     if (rx->have != rx->chunks) {
         return answer(rx, MB_XFER_NACK, MB_XFER_IDX_END, d, len, (uint16_t)(rx->have + 1u));
     }
-    crc = ((uint32_t)d[2] << 24) | ((uint32_t)d[3] << 16) | ((uint32_t)d[4] << 8) | d[5];
+    crc = mb_get_be32(d + 2);
     if (crc != mb_crc32(rx->buf, rx->len)) {
         rx->have = 0;   /* start over */
         return answer(rx, MB_XFER_BAD_CRC, MB_XFER_IDX_END, d, len, 1);
@@ -518,7 +505,7 @@ int mb_xfer_rx_on_frame(mb_xfer_rx *rx, uint32_t can_id_in, const uint8_t *data,
         return MB_ERR_MALFORMED;   /* no index to answer; the sender times out */
     }
     rx->last_ms = now_ms;
-    idx = get16(data);
+    idx = mb_get_be16(data);
     if (idx == MB_XFER_IDX_START) {
         return rx_start(rx, data, len);
     }

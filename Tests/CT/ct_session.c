@@ -74,7 +74,7 @@ static int exchange(mb_profile profile, size_t len)
 
     memset(pt, 0x3C, sizeof(pt));
     CT_SECRET(pt, len);
-    if (mb_session_send(&ctl.s, MB_MSG_COMMAND, pt, len, 1) != MB_OK) {
+    if (mb_session_send(&ctl.s, MB_MSG_APP_FIRST, pt, len, 1) != MB_OK) {   /* data: no freshness prefix */
         return 1;
     }
     n = ctl.out.n;
