@@ -50,6 +50,7 @@ typedef struct tn_node {
     uint32_t hs_done;
     uint8_t done_tx[32], done_rx[32];   /* epoch-0 keys at the last HS_DONE */
     uint8_t has_done;
+    uint16_t cmd_next;            /* commands delivered from this node: serials at least this */
 } tn_node;
 
 /* AES-GCM work contexts stay outside the worlds that inputs copy: they own
@@ -142,14 +143,15 @@ static int tn_rx_code_ok(int ret)
     case MB_OK: case MB_ERR_CANID_RANGE: case MB_ERR_CHUNK_RANGE: case MB_ERR_MALFORMED:
     case MB_ERR_NO_SLOT: case MB_ERR_AUTH: case MB_ERR_REPLAY: case MB_ERR_EPOCH:
     case MB_ERR_POLICY: case MB_ERR_STATE: case MB_ERR_HANDSHAKE: case MB_ERR_VERSION:
-    case MB_ERR_RATE_LIMITED:
+    case MB_ERR_RATE_LIMITED: case MB_ERR_STALE:
         return 1;
     default:
         return 0;
     }
 }
 
-/* A delivered message must be one the sender sealed, delivered once. */
+/* A delivered message must be one the sender sealed, delivered once; a
+ * command only after every older command of the sender. */
 static void tn_check_delivery(tn_node *from, const mb_session_msg *m)
 {
     uint16_t serial;
@@ -162,6 +164,12 @@ static void tn_check_delivery(tn_node *from, const mb_session_msg *m)
     FZ_CHECK(e->type == m->type && e->len == m->len && memcmp(e->data, m->data, m->len) == 0);
     FZ_CHECK(!e->delivered);
     e->delivered = 1u;
+    /* Commands arrive in the order they were sealed, across handshakes too
+     * (protocol v2, 7.5): an older one never follows a newer one. */
+    if ((from->s.cfg.fresh_types >> m->type) & 1u) {
+        FZ_CHECK(serial >= from->cmd_next);
+        from->cmd_next = (uint16_t)(serial + 1u);
+    }
 }
 
 /* Feed one frame to node `to` (index) and check everything it did. */
@@ -200,7 +208,8 @@ static int tn_feed(tn_world *w, unsigned to, const mb_frame *f)
 static int tn_send(tn_world *w, unsigned from, unsigned type, const uint8_t *body, size_t len)
 {
     tn_node *x = &w->n[from];
-    size_t max = MB_SESSION_PT_MAX(x->s.cfg.profile);
+    size_t max = MB_SESSION_PT_MAX(x->s.cfg.profile) -
+                 ((x->s.cfg.fresh_types >> type) & 1u ? MB_SESSION_FV_LEN : 0u);   /* commands: FV ahead */
     tn_sealed *e;
     int ret;
     if (x->nlog >= TN_LOGMAX) {
