@@ -502,7 +502,25 @@ actor World {
     /// anything again.
     func recover(device name: String, wipe: Bool) async throws -> ProvisioningReport {
         if wipe { try await wipeKeys(device: name) }
+        try await service(device: name)
         return try await renew(reason: "recovery of \(name)")
+    }
+
+    /// The authorised service procedure (a workshop with the service tool):
+    /// the device may bind a new key although its store was used before.
+    /// Audited; the device then boots blank and makes a new binding key.
+    func service(device name: String) async throws {
+        _ = try? await audit.record("service_mode", ["device": .string(name),
+                                                     "reason": "recovery: one new binding key allowed"])
+        if name == "pack" {
+            pack.storage.enterServiceMode()
+            await pack.wipeAndReboot()
+        } else if let n = Self.moduleNumber(name), n <= modules.count {
+            modules[n - 1].storage.enterServiceMode()
+            await modules[n - 1].wipeAndReboot()
+        } else {
+            throw SimulationError.unknownDevice(name)
+        }
     }
 
     func wipeKeys(device name: String) async throws {

@@ -78,6 +78,29 @@ struct LifecycleTests {
         }
     }
 
+    /// Issue #15: a device whose flash was wiped after it held keys does not
+    /// bind anew on its own (whoever wins the race would pin itself); only
+    /// the audited service mode of a recovery lets it.
+    @Test func wipedDeviceWaitsForServiceMode() async throws {
+        try await withSimulation(makeConfig(modules: 2, "wiped")) { sim in
+            #expect(try await sim.provision().allEstablished)
+            try await sim.world.wipeKeys(device: "module-01")
+            let reason = try await sim.rebootDevice("module-01")
+            #expect(reason == "\(ModbattError.rollback)")
+            var lines = try auditLines(sim)
+            #expect(lines.contains { $0.contains("\"kind\":\"keystore_wiped\"") })
+            #expect(!lines.contains { $0.contains("\"event\":\"service_rebind\"") })
+            let report = try await sim.recoverDevice("module-01", wipe: false)
+            #expect(report.allEstablished, "\(report.summary)")
+            lines = try auditLines(sim)
+            #expect(lines.contains { $0.contains("\"event\":\"service_mode\"") && $0.contains("module-01") })
+            #expect(lines.contains { $0.contains("\"event\":\"service_rebind\"") })
+            // The service mode is used up: wiped again, the device refuses again.
+            try await sim.world.wipeKeys(device: "module-01")
+            #expect(try await sim.rebootDevice("module-01") == "\(ModbattError.rollback)")
+        }
+    }
+
     @Test func wipedPackIsRecovered() async throws {
         try await withSimulation(makeConfig(modules: 2, "recover-pack")) { sim in
             #expect(try await sim.provision().allEstablished)

@@ -104,6 +104,12 @@ final class DeviceStorage: @unchecked Sendable {
     private(set) var record: KeyRecord?
     /// Why boot refused the key store (no keys are used then).
     private(set) var refused: ModbattError?
+    /// Authorised service mode (issue #15): the next boot of a blank store
+    /// may bind anew although the device used a key store before. Entered
+    /// only by the service procedure, which audits it; used up by that boot.
+    private(set) var serviceMode = false
+
+    func enterServiceMode() { serviceMode = true }
 
     init(directory: URL, name: String, serial: String, deviceId: UInt8, role: UInt8) throws {
         self.name = name
@@ -132,7 +138,26 @@ final class DeviceStorage: @unchecked Sendable {
                 "slot": .int(Int64(info.selected))]))
             return log
         }
+        if error == .notFound && info.counter > 0 && !serviceMode {
+            // Blank, but the monotonic counter says this device held keys: the
+            // flash was wiped. Binding anew here would let whoever wins the
+            // race pin itself (trust on first use in the field).
+            refused = .rollback
+            log.append(AuditEntry(event: "keystore_refused", data: [
+                "device": .string(name),
+                "reason": .string("blank key store on a device that held keys (counter \(info.counter)):"
+                    + " no new binding outside the authorised service mode")]))
+            log.append(AuditEntry(event: "alert", data: [
+                "kind": "keystore_wiped", "device": .string(name),
+                "action": "device uses no keys until serviced and re-provisioned"]))
+            return log
+        }
         if error == .notFound {
+            if info.counter > 0 {
+                log.append(AuditEntry(event: "service_rebind", data: [
+                    "device": .string(name), "counter": .int(Int64(info.counter))]))
+            }
+            serviceMode = false
             do {
                 let key = try BindingKeyPair.generate()
                 let initial = KeyRecord.initial(binding: key, deviceId: deviceId, role: role)
