@@ -9,7 +9,8 @@
 # Ends with "model: N passed, M failed"; exits 1 on any failure.
 #
 #   MODEL_TIMEOUT  seconds allowed per check (default 900: a hang guard, a
-#                  check takes 10-45 s on a shared 2-core machine)
+#                  check takes 1-45 s on a shared 2-core machine, the
+#                  liveness check under the HELLO injector about 100 s)
 #   MODEL_KEEP     directory to keep each check's pan output in (optional)
 set -u
 
@@ -71,20 +72,29 @@ SAFE_CC="-DNOCLAIM -DCOLLAPSE"
 SAFE_PAN="-m100000 -w24"
 LIVE_CC="-DNFAIR=3 -DCOLLAPSE"
 LIVE_PAN="-a -f -m300000 -w24"
+# From power-on, no bounded attacker: only the never-stopping HELLO injector.
+FLOOD="-DNO_GHOST -DNN=3 -DRESERVE=0 -DCMAX=1 -DEMAX=0 -DBUDGET=0"
 
 # The correct model. Each safety run checks all four safety properties
 # (key confirmation, nonce uniqueness, no old epoch re-opened, no replay
-# delivered); the bounds differ per scenario.
+# delivered); the bounds differ per scenario. Every run has the HELLO
+# injector, which never stops (forged HELLOs, replays of genuine ones).
 check "safety/handshake-under-attack"      pass "-DNN=4 -DCMAX=1 -DEMAX=0 -DBUDGET=1" "$SAFE_CC" "$SAFE_PAN"
 check "safety/rotation-under-attack"       pass "-DSTART_ESTABLISHED -DNN=2 -DCMAX=2 -DEMAX=1 -DBUDGET=1" "$SAFE_CC" "$SAFE_PAN"
 check "safety/restart-and-replays"         pass "-DSTART_ESTABLISHED -DNN=3 -DCMAX=1 -DEMAX=0 -DBUDGET=2" "$SAFE_CC" "$SAFE_PAN"
 check "liveness/recovers-after-attack"     pass "-DSTART_ESTABLISHED -DNO_GHOST -DNN=4 -DRESERVE=2 -DCMAX=1 -DEMAX=0 -DBUDGET=1" "$LIVE_CC" "$LIVE_PAN"
+check "liveness/establishes-under-hello-flood" pass "$FLOOD" "$LIVE_CC" "$LIVE_PAN"
 
 # Broken variants: each property must be able to fail.
 check "broken/no-finish-check:confirmation" "conf_i" "-DNN=4 -DCMAX=1 -DEMAX=0 -DBUDGET=1 -DBROKEN_NO_FINISH_CHECK" "-DNOCLAIM" "$SAFE_PAN"
 check "broken/no-replay-check:replay"       "delivered" "-DSTART_ESTABLISHED -DNN=2 -DCMAX=2 -DEMAX=1 -DBUDGET=1 -DBROKEN_NO_REPLAY_CHECK" "-DNOCLAIM" "$SAFE_PAN"
 check "broken/rng-repeats:old-epoch-reopened" "tx_opened" "-DSTART_ESTABLISHED -DNN=3 -DCMAX=1 -DEMAX=0 -DBUDGET=3 -DBROKEN_RNG_REPEATS" "-DNOCLAIM" "$SAFE_PAN"
 check "broken/rng-repeats:nonce-reuse"      "used" "-DSTART_ESTABLISHED -DNN=3 -DCMAX=1 -DEMAX=0 -DBUDGET=3 -DBROKEN_RNG_REPEATS -DNO_CHECK_REOPEN" "-DNOCLAIM" "$SAFE_PAN"
+
+# The HELLO acceptance rule (protocol v2): without it, the injector keeps
+# the pair from establishing forever.
+check "broken/hello-any:liveness"           "acceptance cycle" "$FLOOD -DBROKEN_HELLO_ANY" "-DNFAIR=3" "$LIVE_PAN"
+check "broken/hello-replay:liveness"        "acceptance cycle" "$FLOOD -DBROKEN_HELLO_REPLAY" "-DNFAIR=3" "$LIVE_PAN"
 
 echo "model: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,9 +1,12 @@
 /*
- * session.pml - Promela model of the Modbatt session protocol, version 1:
- * the three-message handshake (docs/PROTOCOL.md 6), sealed messages and
+ * session.pml - Promela model of the Modbatt session protocol, version 2:
+ * the three-message handshake with the authenticated, counted HELLO
+ * (docs/PROTOCOL.md 6, 6.5), sealed messages and
  * the replay window (7), key rotation by epochs with a grace period (8),
  * failure-driven resynchronisation (9) and device restarts, against an
- * attacker on the bus. It follows the C core: CSources/mb_session.c,
+ * attacker on the bus (bounded: drop, duplicate, reorder, replay, forge,
+ * reboot) and a HELLO injector that never stops (forged HELLOs, replays of
+ * every genuine HELLO ever sent). It follows the C core: CSources/mb_session.c,
  * mb_session_hs.c, mb_session_epoch.c, mb_replay.c, mb_nonce.c. Every
  * inline below names the C function it stands for. What is abstracted and
  * why: docs/security/MODEL.md. Run everything: scripts/model-check.sh.
@@ -18,7 +21,7 @@
  *  - the session keys SK = HKDF(N_I || N_R, PS, .. initiator role) are a
  *    "session id" sid, a row of the table s_ni/s_nr/s_init; two sides hold
  *    the same keys exactly when they hold the same sid;
- *  - a REPLY/FINISH MAC or an AEAD tag is a `valid` bit: only the two
+ *  - a HELLO's MAC_H, a REPLY/FINISH MAC or an AEAD tag is a `valid` bit: only the two
  *    honest sides (who hold PS) produce valid ones, and a MAC verifies only
  *    over the exact inputs it was computed on (sid, initiator role);
  *  - an epoch key and its fixed field are (sid, direction, epoch).
@@ -33,6 +36,9 @@
  *  -DBROKEN_NO_FINISH_CHECK   responder installs without checking MAC_I (hs.c)
  *  -DBROKEN_RNG_REPEATS       the device's RNG restarts its sequence at boot
  *  -DBROKEN_NO_RESYNC         resync_after = 0 (resynchronisation disabled)
+ *  -DBROKEN_HELLO_ANY         protocol v1: every HELLO is answered (no MAC_H,
+ *                             no counter) and resets the handshake in progress
+ *  -DBROKEN_HELLO_REPLAY      MAC_H checked, the counter not: replays answered
  */
 
 #ifndef NN
@@ -105,7 +111,7 @@
 #define WAIT_REPLY 1    /* MBS_HS_WAIT_REPLY */
 #define WAIT_FINISH 2   /* MBS_HS_WAIT_FINISH */
 
-/* HELLO a=N_I; REPLY b=sid (N_R with the MAC over N_I), v=MAC ok;
+/* HELLO a=N_I c=counter v=MAC_H ok; REPLY b=sid (N_R with the MAC over N_I), v=MAC ok;
  * FINISH b=sid, v=MAC ok; DATA/SEC a=sid b=epoch c=counter (v=1, sealed
  * by an honest side); GARB = anything whose tag does not verify. */
 mtype = { HELLO, REPLY, FINISH, DATA, SEC, GARB };
@@ -122,6 +128,9 @@ bit  cur_ok[2];  byte cur_sid[2], cur_ep[2], cur_win[2];   /* rx_cur, window bit
 bit  prev_ok[2]; byte prev_sid[2], prev_ep[2], prev_win[2]; /* rx_prev */
 byte fail[2];                /* fail_run */
 bit  exhausted[2];           /* the app saw MB_ERR_NONCE_EXHAUSTED */
+byte hctr[2];                /* hs.tx_counter: last HELLO counter sent; survives
+                                reboots (hello_counter_base = persisted boot count << 32) */
+byte rxc[2];                 /* hs.rx_counter: newest counter answered (0: none); RAM only */
 
 /* ---- the world ---- */
 byte nonce_next = 1;         /* the RNG: next fresh value */
@@ -129,7 +138,10 @@ byte s_ni[SMAX], s_nr[SMAX]; /* sid -> (N_I, N_R, initiator role) */
 bit  s_init[SMAX];
 byte s_next = 1;
 byte budget = BUDGET;
-bit  quiet;                  /* the attacker stopped for good */
+bit  quiet;                  /* the bounded attacker stopped for good */
+/* The injector's recordings: every genuine HELLO ever sent, by its nonce
+ * (a HELLO's N_I is a fresh draw): the sender + 1 (0: none) and counter. */
+byte h_from[NN + 1], h_ctr[NN + 1];
 #ifdef BROKEN_RNG_REPEATS
 byte dev_draws;              /* draws since the device booted */
 byte dev_seq[NN];            /* what its RNG returns after each boot */
@@ -148,9 +160,11 @@ bit  conf_i[SMAX];               /* initiator verified MAC_R of sid and sent FIN
 #define BIT(n)         (1 << (n))
 #define can_draw       (nonce_next <= NN - (quiet -> 0 : RESERVE))
 /* A handshake message that can still end side x's wait is in flight:
- * x's HELLO/REPLY on its way, or the REPLY/FINISH it waits for. */
+ * x's HELLO/REPLY on its way, or the REPLY (with a MAC that can verify) or
+ * FINISH it waits for, or (device) the controller's HELLO, which wins. */
 #define awaited_in_flight(x) \
-    ((hs[x] == WAIT_REPLY && (bus[x]??[HELLO,_,_,_,_] || bus[1 - x]??[REPLY,_,_,_,_])) || \
+    ((hs[x] == WAIT_REPLY && (bus[x]??[HELLO,_,_,_,_] || bus[1 - x]??[REPLY,_,_,_,1] || \
+                             (x == DEV && bus[1 - x]??[HELLO,_,_,_,1]))) || \
      (hs[x] == WAIT_FINISH && (bus[x]??[REPLY,_,_,_,_] || bus[1 - x]??[FINISH,_,_,_,_])))
 /* Recovered: both established, each receiving on the epoch the other sends on. */
 #define synced (est[0] && est[1] && cur_ok[0] && cur_ok[1] && \
@@ -179,12 +193,15 @@ inline hs_reset(me) {
     hs[me] = IDLE; hs_ni[me] = 0; hs_sid[me] = 0
 }
 
-/* mbs_hs_start(): draw N_I, send HELLO; a failed tx resets. */
+/* mbs_hs_start(): draw N_I, count the HELLO (spent even if the send
+ * fails), send HELLO; a failed tx resets. The injector records it. */
 inline hs_start(me) {
     hs_reset(me);
     draw(me, hs_ni[me]);
+    hctr[me]++;
+    ghost(h_from[hs_ni[me]] = me + 1); ghost(h_ctr[hs_ni[me]] = hctr[me]);
     if
-    :: nfull(bus[me]) -> bus[me]!HELLO(hs_ni[me], 0, 0, 1); hs[me] = WAIT_REPLY
+    :: nfull(bus[me]) -> bus[me]!HELLO(hs_ni[me], 0, hctr[me], 1); hs[me] = WAIT_REPLY
     :: full(bus[me]) -> hs_reset(me)
     fi
 }
@@ -265,18 +282,49 @@ inline note_failure(me) {
     fi
 }
 
-/* on_hello() and answer_hello(): the controller waiting for its REPLY
- * ignores the device's HELLO; otherwise abandon any handshake, draw N_R,
- * derive the keys, send REPLY, wait for FINISH. Established keys stay. */
-inline on_hello(me, ni) {
+/* The responder's acceptance rule (on_hello, protocol v2): MAC_H verifies
+ * and the counter is above the newest one answered. A HELLO that fails it
+ * changes nothing at all (MB_ERR_AUTH, MB_ERR_REPLAY). */
+#if defined(BROKEN_HELLO_ANY)
+#define hello_ok(me, hc, ok) 1
+#elif defined(BROKEN_HELLO_REPLAY)
+#define hello_ok(me, hc, ok) (ok)
+#else
+#define hello_ok(me, hc, ok) ((ok) && (hc) > rxc[me])
+#endif
+/* Liveness runs only (-DNO_GHOST): a HELLO whose N_I the peer is not
+ * waiting for right now (forged, or a replay) can never lead to a REPLY
+ * the peer accepts, since N_I values are never drawn twice: its answer
+ * takes no nonce and sends a REPLY whose MAC cannot verify anywhere, with
+ * sid 0 ("keys nobody can confirm"). Same behaviour, fewer nonces: the
+ * attacker cannot end a run by exhausting the model's RNG. */
+#ifdef NO_GHOST
+#define dead_end(me, ni) (!(hs[1 - me] == WAIT_REPLY && hs_ni[1 - me] == (ni)))
+#else
+#define dead_end(me, ni) 0
+#endif
+
+/* on_hello() and answer_hello(): refuse a HELLO that fails the rule
+ * above; the controller waiting for its REPLY ignores the device's HELLO;
+ * otherwise record the counter, abandon any handshake, draw N_R, derive
+ * the keys, send REPLY, wait for FINISH. Established keys stay. */
+inline on_hello(me, ni, hc, ok) {
     if
-    :: hs[me] == WAIT_REPLY && me == CTL -> skip               /* MB_ERR_STATE */
-    :: else ->
+    :: !hello_ok(me, hc, ok) -> skip                            /* AUTH, REPLAY */
+    :: hello_ok(me, hc, ok) && hs[me] == WAIT_REPLY && me == CTL -> skip   /* MB_ERR_STATE */
+    :: hello_ok(me, hc, ok) && !(hs[me] == WAIT_REPLY && me == CTL) && dead_end(me, ni) ->
+        rxc[me] = hc;
+        hs_reset(me);
+        if
+        :: nfull(bus[me]) -> bus[me]!REPLY(0, 0, 0, 0); hs[me] = WAIT_FINISH
+        :: full(bus[me]) -> hs_reset(me)
+        fi
+    :: hello_ok(me, hc, ok) && !(hs[me] == WAIT_REPLY && me == CTL) && !dead_end(me, ni) ->
         if
         :: !can_draw -> skip                                    /* as MB_ERR_RATE_LIMITED */
         :: else ->
-            hs_reset(me);
-            hs_ni[me] = ni;
+            rxc[me] = hc;
+            hs_reset(me);             /* hs.n_i = N_I: kept as the row of hs_sid */
             draw(me, nr);
             /* mbs_hs_keys(): the sid of (N_I, N_R, initiator = peer) */
             s = 1;
@@ -381,13 +429,15 @@ inline on_sealed(me, ms, me_, mc, kind) {
     fi
 }
 
-/* mb_session_init_secret() at boot: PS survives (key store), RAM does not. */
+/* mb_session_init_secret() at boot: PS and the HELLO counter base survive
+ * (key store), RAM does not. */
 inline restart(me) {
     est[me] = 0; hs_reset(me);
     tx_sid[me] = 0; tx_ep[me] = 0; tx_ctr[me] = 0;
     cur_ok[me] = 0; cur_sid[me] = 0; cur_ep[me] = 0; cur_win[me] = 0;
     prev_ok[me] = 0; prev_sid[me] = 0; prev_ep[me] = 0; prev_win[me] = 0;
-    fail[me] = 0; exhausted[me] = 0
+    fail[me] = 0; exhausted[me] = 0;
+    rxc[me] = 0                       /* hctr[me] survives: it is persisted */
 #ifdef BROKEN_RNG_REPEATS
     ; if :: me == DEV -> dev_draws = 0 :: else -> skip fi
 #endif
@@ -403,7 +453,7 @@ end:
     :: atomic {
         bus[1 - me]?t(a, b, c, v) ->
         if
-        :: t == HELLO -> on_hello(me, a)
+        :: t == HELLO -> on_hello(me, a, c, v)
         :: t == REPLY -> on_reply(me, b, v)
         :: t == FINISH -> on_finish(me, b, v)
         :: t == DATA || t == SEC -> on_sealed(me, a, b, c, t)
@@ -462,10 +512,10 @@ end:
 }
 
 /* Attacker: for BUDGET actions, drops, duplicates or reorders frames in
- * flight, replays any genuine message ever sent (read from the ghost
- * history: every N_I, every REPLY, every FINISH, every sealed message),
- * forges HELLOs with any nonce and anything whose MAC or tag cannot
- * verify, or reboots a side. It never learns PS or a session key. */
+ * flight, replays any genuine REPLY, FINISH or sealed message ever sent
+ * (read from the ghost history), forges anything whose MAC or tag cannot
+ * verify, or reboots a side. HELLOs are the Injector's. It never learns PS
+ * or a session key. */
 proctype Attacker()
 {
     mtype t; byte a, b, c, s; bit v, d;
@@ -488,17 +538,6 @@ end:
         fi;
         bus[d]!t, a, b, c, v; budget--;
         t = 0; a = 0; b = 0; c = 0; v = 0; d = 0
-       }
-#endif
-#ifndef NO_ATK_HELLO
-    :: atomic {   /* a HELLO with any nonce seen so far (a replay) or its own (0) */
-        budget > 0 && (nfull(bus[0]) || nfull(bus[1])) ->
-        if :: nfull(bus[0]) -> d = 0 :: nfull(bus[1]) -> d = 1 fi;
-        do
-        :: a + 1 < nonce_next -> a++
-        :: break
-        od;
-        bus[d]!HELLO, a, 0, 0, 1; budget--; a = 0; d = 0
        }
 #endif
 #ifndef NO_ATK_HSREPLAY
@@ -561,12 +600,78 @@ end:
     od
 }
 
+/* A HELLO the responder refuses changes nothing at all (on_hello's first
+ * branch), so the Injector offers only HELLOs that could pass the rule:
+ * the others would be stutter steps, which change no state and no LTL
+ * property without "next", but multiply the fairness copies of the
+ * liveness runs. Side r can accept a replay when the newest genuine HELLO
+ * of its peer (counter hctr[1 - r], every HELLO is recorded) passes; the
+ * counter rule is monotone, so then some recorded one passes. */
+#define fresh_replay(r) (hctr[1 - (r)] > 0 && hello_ok(r, hctr[1 - (r)], 1))
+
+/* Injector: a node on the bus without keys that never stops. At any step,
+ * in either direction, it delivers a forged HELLO (any nonce seen so far or
+ * its own, a MAC_H that does not verify; its counter is irrelevant: a
+ * refused HELLO is refused whatever it carries, and v1 reads none) or a
+ * replay of any genuine HELLO ever sent, with its recorded counter, to the
+ * peer of its sender (sent back to its sender, or to another pair, MAC_H
+ * does not verify: a forgery). Delivering it at once is no loss: it can
+ * choose any moment, before or after any message in flight. */
+proctype Injector()
+{
+    byte n, c, s, nr; bit d;
+end:
+    do
+    :: atomic {   /* forged */
+        hello_ok(0, 0, 0) || hello_ok(1, 0, 0) ->
+        if :: hello_ok(0, 0, 0) -> d = 0 :: hello_ok(1, 0, 0) -> d = 1 fi;
+        do
+        :: n + 1 < nonce_next -> n++
+        :: break
+        od;
+        on_hello(d, n, 0, 0);
+        n = 0; d = 0; s = 0; nr = 0
+       }
+    :: atomic {   /* replayed: any recorded HELLO of the peer of d */
+        fresh_replay(0) || fresh_replay(1) ->
+        if :: fresh_replay(0) -> d = 0 :: fresh_replay(1) -> d = 1 fi;
+#ifdef NO_GHOST
+        /* Liveness runs keep no recordings, none are needed: the peer's
+         * HELLOs carry the counters 1..hctr[1 - d], and the newest is the
+         * one it waits for if it is in WAIT_REPLY; any other is a dead end
+         * (see dead_end), whatever its nonce. So choose a counter. */
+        c = 1;
+        do
+        :: c < hctr[1 - d] -> c++
+        :: break
+        od;
+        if
+        :: c == hctr[1 - d] && hs[1 - d] == WAIT_REPLY -> on_hello(d, hs_ni[1 - d], c, 1)
+        :: else -> on_hello(d, 0, c, 1)
+        fi;
+#else
+        n = 1;
+        do
+        :: n + 1 < nonce_next -> n++
+        :: break
+        od;
+        if
+        :: h_from[n] == 2 - d -> on_hello(d, n, h_ctr[n], 1)
+        :: else -> skip
+        fi;
+#endif
+        n = 0; c = 0; d = 0; s = 0; nr = 0
+       }
+    od
+}
+
 init {
     atomic {
 #ifdef START_ESTABLISHED
         /* the pair completed a handshake (controller initiated) before the run */
         s_ni[1] = 1; s_nr[1] = 2; s_init[1] = CTL; s_next = 2; nonce_next = 3;
         conf_i[1] = 1; install(CTL, 1); install(DEV, 1);
+        hctr[CTL] = 1; rxc[DEV] = 1; h_from[1] = CTL + 1; h_ctr[1] = 1;
 #ifdef BROKEN_RNG_REPEATS
         dev_seq[0] = 2; dev_draws = 1;   /* N_R = 2 was the device's first draw */
 #endif
@@ -574,11 +679,15 @@ init {
         run Receiver(CTL); run Receiver(DEV);
         run App(CTL); run App(DEV);
         run Timers(CTL); run Timers(DEV);
-        run Attacker()
+        run Attacker();
+#ifndef NO_INJECTOR
+        run Injector()
+#endif
     }
 }
 
-/* Liveness: once the attacker has stopped, the pair gets back to
+/* Liveness: once the bounded attacker has stopped (the Injector never
+ * does), the pair gets back to
  * established on the epochs both send on (checked with weak fairness),
  * unless the run has used up the RESERVE nonces kept for after the attack
  * (the bound of this model; see docs/security/MODEL.md). */
