@@ -47,9 +47,11 @@ public struct PackDevicesConfiguration: Sendable {
     }
 
     func storage(_ d: Device, isPack: Bool) throws -> DeviceStorage {
+        // The bench has no factory step that installs the app's key: its
+        // devices pin the signer of their first package (docs/PROVISIONING.md).
         try DeviceStorage(directory: storeDirectory,
                           name: isPack ? "pack" : PackLayout.moduleName(deviceId: d.deviceId),
-                          serial: d.serial, deviceId: d.deviceId, role: isPack ? 0 : 1)
+                          serial: d.serial, deviceId: d.deviceId, role: isPack ? 0 : 1, allowFirstUsePinning: true)
     }
 }
 

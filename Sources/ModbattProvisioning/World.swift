@@ -26,6 +26,8 @@ actor World {
     /// The app's side of the flow, on its own bus node.
     let appSide: AppSide
     let pack: PackControllerNode
+    /// The app's public key, as the factory step installs it in each device.
+    let factoryAppKey: [UInt8]
     private(set) var modules: [BatteryModuleNode]
     private var moduleSerials: [String]
     private var provisioned = false
@@ -71,8 +73,17 @@ actor World {
         sniffer = await bus.attachAttacker(name: "sniffer")
         let appBus = await bus.attach(name: "app")
         let bootstrap = configuration.packageMode == .factoryBootstrap
+        // The app first: the factory step installs its public key in every device.
+        appSide = try await AppSide(configuration: AppSideConfiguration(
+            dataDirectory: configuration.dataDirectory, keyStoreDirectory: keyStoreDirectory,
+            bridge: configuration.bridge, creator: configuration.creator, seed: configuration.seed,
+            bridgeFailRate: faults.bridgeFailRate, packageMode: configuration.packageMode,
+            parameters: configuration.parameters, tamperPolicy: configuration.tamperPolicy,
+            provisioningTimeout: configuration.provisioningTimeout, appCrashAfterFrames: faults.appCrashAfterFrames,
+            packId: Self.packId, logger: configuration.logger), audit: audit, port: appBus)
+        factoryAppKey = await appSide.app.appKey.publicKey
         let packStorage = try DeviceStorage(directory: keyStoreDirectory, name: "pack", serial: Self.packSerial,
-                                            deviceId: Self.packId, role: 0)
+                                            deviceId: Self.packId, role: 0, factoryAppKey: factoryAppKey)
         let packNode = PackControllerNode(storage: packStorage, node: await bus.attach(name: "pack"), audit: audit,
                                           policy: configuration.tamperPolicy, allowBootstrap: bootstrap)
         pack = packNode
@@ -82,7 +93,7 @@ actor World {
             let serial = Self.moduleSerial(n)
             serials.append(serial)
             let storage = try DeviceStorage(directory: keyStoreDirectory, name: Self.moduleName(n), serial: serial,
-                                            deviceId: Self.moduleId(n), role: 1)
+                                            deviceId: Self.moduleId(n), role: 1, factoryAppKey: factoryAppKey)
             mods.append(BatteryModuleNode(storage: storage, node: await bus.attach(name: Self.moduleName(n)),
                                           audit: audit, policy: configuration.tamperPolicy,
                                           profile: configuration.profile, allowBootstrap: bootstrap,
@@ -92,13 +103,6 @@ actor World {
         moduleSerials = serials
         await packNode.powerOn()
         for m in mods { await m.powerOn() }
-        appSide = try await AppSide(configuration: AppSideConfiguration(
-            dataDirectory: configuration.dataDirectory, keyStoreDirectory: keyStoreDirectory,
-            bridge: configuration.bridge, creator: configuration.creator, seed: configuration.seed,
-            bridgeFailRate: faults.bridgeFailRate, packageMode: configuration.packageMode,
-            parameters: configuration.parameters, tamperPolicy: configuration.tamperPolicy,
-            provisioningTimeout: configuration.provisioningTimeout, appCrashAfterFrames: faults.appCrashAfterFrames,
-            packId: Self.packId, logger: configuration.logger), audit: audit, port: appBus)
         _ = try? await audit.record("simulation_started", [
             "modules": .int(Int64(configuration.moduleCount)), "profile": .string(configuration.profile == .fd ? "fd" : "classic"),
             "bitrate": .int(Int64(configuration.bitrate)), "package_mode": .string(configuration.packageMode.rawValue)])
@@ -549,7 +553,7 @@ actor World {
             try? FileManager.default.removeItem(at: keyStoreDirectory.appendingPathComponent("\(name).\(ext)"))
         }
         let storage = try DeviceStorage(directory: keyStoreDirectory, name: name, serial: serial,
-                                        deviceId: Self.moduleId(n), role: 1)
+                                        deviceId: Self.moduleId(n), role: 1, factoryAppKey: factoryAppKey)
         let fresh = BatteryModuleNode(storage: storage, node: old.node, audit: audit, policy: config.tamperPolicy,
                                       profile: config.profile, allowBootstrap: config.packageMode == .factoryBootstrap,
                                       silent: false)

@@ -498,10 +498,14 @@ final class KeyRecord: @unchecked Sendable {
     }
 
     /// A fresh record holding only the binding key (first boot).
-    static func initial(binding: BindingKeyPair, deviceId: UInt8, role: UInt8) -> KeyRecord {
+    static func initial(binding: BindingKeyPair, deviceId: UInt8, role: UInt8, appPub: [UInt8]? = nil) -> KeyRecord {
         let r = KeyRecord()
         r.raw.pointee.device_id = deviceId
         r.raw.pointee.role = role
+        if let appPub, appPub.count == Int(MB_KS_PUB_LEN) {       // pinned at the factory step
+            r.raw.pointee.flags |= UInt8(MB_KS_FLAG_HAS_APP_KEY)
+            withUnsafeMutableBytes(of: &r.raw.pointee.app_pub) { $0.copyBytes(from: appPub) }
+        }
         binding.privateKey.withUnsafeBytes { src in
             withUnsafeMutableBytes(of: &r.raw.pointee.binding_priv) { $0.copyMemory(from: src) }
         }

@@ -200,6 +200,10 @@ actor BatteryModuleNode {
                 "device": .string(name), "reason": "key store refused at boot"]))
             return
         }
+        if let why = storage.unpinnedRefusal(bootstrap: allowBootstrap) {
+            pending.append(AuditEntry(event: "package_rejected", data: ["device": .string(name), "reason": .string(why)]))
+            return
+        }
         do {
             let opened = try OpenedPackage.open(pkg, binding: binding, pinnedAppPub: storage.record?.appPub,
                                            deviceId: deviceId, minVersion: storage.packageVersion,

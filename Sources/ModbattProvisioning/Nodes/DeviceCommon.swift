@@ -111,11 +111,23 @@ final class DeviceStorage: @unchecked Sendable {
 
     func enterServiceMode() { serviceMode = true }
 
-    init(directory: URL, name: String, serial: String, deviceId: UInt8, role: UInt8) throws {
+    /// The app's public key, installed by the factory step (issue #15): the
+    /// first record pins it, so the device only ever accepts packages the
+    /// app signed. Nil: no factory step ran.
+    let factoryAppKey: [UInt8]?
+    /// Accept the signer of the first package as the app (trust on first
+    /// use). Off for devices in the field; the bench (`pack serve`) turns it
+    /// on explicitly, and the factory bootstrap line implies it.
+    let allowFirstUsePinning: Bool
+
+    init(directory: URL, name: String, serial: String, deviceId: UInt8, role: UInt8,
+         factoryAppKey: [UInt8]? = nil, allowFirstUsePinning: Bool = false) throws {
         self.name = name
         self.serial = serial
         self.deviceId = deviceId
         self.role = role
+        self.factoryAppKey = factoryAppKey
+        self.allowFirstUsePinning = allowFirstUsePinning
         driver = try KeyStoreDriver(flash: FileFlash(directory: directory, name: name),
                                     uid: KeyStoreDriver.uid(serial: serial), createHardwareKey: true)
     }
@@ -160,7 +172,7 @@ final class DeviceStorage: @unchecked Sendable {
             serviceMode = false
             do {
                 let key = try BindingKeyPair.generate()
-                let initial = KeyRecord.initial(binding: key, deviceId: deviceId, role: role)
+                let initial = KeyRecord.initial(binding: key, deviceId: deviceId, role: role, appPub: factoryAppKey)
                 try driver.write(initial)
                 log.append(AuditEntry(event: "binding_key_generated", data: [
                     "device": .string(name), "binding_key_id": .string(CCore.hex(key.keyId))]))
@@ -200,6 +212,15 @@ final class DeviceStorage: @unchecked Sendable {
     }
 
     var packageVersion: UInt32 { record?.packageVersion ?? 0 }
+
+    /// Why a package must be refused before it is opened: no app key is
+    /// pinned (neither by the factory step nor by an earlier package) and
+    /// first-use pinning is not allowed here. Nil: open it (against the
+    /// pinned key, or pinning its signer).
+    func unpinnedRefusal(bootstrap: Bool) -> String? {
+        guard record?.appPub == nil, !allowFirstUsePinning, !bootstrap else { return nil }
+        return "no app key pinned (the factory step installs it); a device in the field does not trust the first signer"
+    }
 
     /// The folder of this device's key-store files.
     var directory: URL { driver.flash.flashURL.deletingLastPathComponent() }

@@ -190,8 +190,19 @@ actor PackControllerNode {
                 "device": .string(name), "reason": "key store refused at boot"]))
             return
         }
-        var result: ModbattError?
         var version: UInt32 = 0
+        var result: ModbattError?
+        if let why = storage.unpinnedRefusal(bootstrap: allowBootstrap) {
+            pending.append(AuditEntry(event: "package_rejected", data: ["device": .string(name), "reason": .string(why)]))
+            result = .policy
+        } else {
+            result = openAndInstall(pkg, binding: binding, version: &version)
+        }
+        queueDeliveryReport(version: version, result: result, now: now)
+    }
+
+    /// Open the pack's own package, store its record, start its sessions; the refusal, if any.
+    private func openAndInstall(_ pkg: [UInt8], binding: BindingKeyPair, version: inout UInt32) -> ModbattError? {
         do {
             let opened = try OpenedPackage.open(pkg, binding: binding, pinnedAppPub: storage.record?.appPub,
                                            deviceId: deviceId, minVersion: storage.packageVersion,
@@ -215,11 +226,16 @@ actor PackControllerNode {
             links = [:]
             forwardTx = [:]
             buildSessions()
+            return nil
         } catch {
-            result = error
             pending.append(AuditEntry(event: "package_rejected", data: [
                 "device": .string(name), "reason": .string("\(error)")]))
+            return error
         }
+    }
+
+    /// The delivery result report to the app.
+    private func queueDeliveryReport(version: UInt32, result: ModbattError?, now: UInt32) {
         // Delivery result report: [version u32][result i16][pairs u8][generation u32]
         let code = Int16(truncatingIfNeeded: result?.code ?? 0)
         let gen = storage.record?.generation ?? 0
