@@ -194,7 +194,9 @@ inline hs_reset(me) {
 }
 
 /* mbs_hs_start(): draw N_I, count the HELLO (spent even if the send
- * fails), send HELLO; a failed tx resets. The injector records it. */
+ * fails), send HELLO; a failed tx resets. The injector records it, even
+ * one the transmit queue refused: a little more than a real eavesdropper
+ * gets, so every check holds against a stronger attacker. */
 inline hs_start(me) {
     hs_reset(me);
     draw(me, hs_ni[me]);
