@@ -17,3 +17,22 @@ public enum HKDF {
         return okm
     }
 }
+
+/// PBKDF2-HMAC-SHA256 (RFC 8018) through the C core: a key from a
+/// passphrase, for the app's key store on the host.
+public enum PBKDF2 {
+    /// Derive `outputCount` bytes (1...256) as a zeroizing secret.
+    public static func sha256(
+        passphrase: borrowing SecretBytes, salt: [UInt8], iterations: UInt32, outputCount: Int
+    ) throws(ModbattError) -> SecretBytes {
+        let out = SecretBytes(zeroed: outputCount)
+        let code = passphrase.withUnsafeBytes { pw in
+            out.withUnsafeMutableBytes { dst in
+                mb_pbkdf2_sha256(pw.bindMemory(to: UInt8.self).baseAddress, pw.count, salt, salt.count,
+                                 iterations, dst.bindMemory(to: UInt8.self).baseAddress, outputCount)
+            }
+        }
+        try ModbattError.check(code)
+        return out
+    }
+}

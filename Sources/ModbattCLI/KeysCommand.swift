@@ -68,6 +68,7 @@ struct KeysCommand: AsyncParsableCommand {
                          + (s.bootstrapped ? " (factory bootstrap)" : "")
                          + (s.parameters.map { ", profile \($0.profile == .fd ? "fd" : "classic"), rekey after \($0.rekeyAfterMessages) msgs / \($0.rekeyAfterMs) ms" } ?? ""))
             lines.append("  binding key id \(s.bindingKeyId ?? "-"), pinned app key id \(s.appKeyId ?? "-")")
+            lines.append("  protection: \(s.protection)")
             for p in s.pairs {
                 lines.append("  pair with device " + String(format: "0x%02x", p.peerId) + (p.controller ? " (this end controls)" : "")
                              + ": key id \(p.keyId), secret fingerprint \(p.fingerprint)")

@@ -34,7 +34,35 @@ struct ProvisionCommand: AsyncParsableCommand {
     @Option(help: "Seconds of encrypted traffic with the pack after pairing (0 = none).") var traffic = 1.0
     @Option(help: "Give up delivery and pairing after this many seconds.") var timeout = 120.0
     @Flag(help: "Print one JSON document instead of the summary.") var json = false
+    @Option(help: "File holding the passphrase that protects the app's signing key (default: $MODBATT_APP_PASSPHRASE).")
+    var passphraseFile: String?
+    @Flag(help: "Development only: protect the app's signing key with a key file beside it (whoever copies the folder has the key).")
+    var devKeyFile = false
     @OptionGroup var global: GlobalOptions
+
+    /// The app key's protection: a passphrase (file or environment), or the
+    /// development key file only when asked for by name.
+    private func appKeySource() throws -> StorageKeySource {
+        var passphrase: String?
+        if let passphraseFile {
+            guard let text = try? String(contentsOfFile: passphraseFile, encoding: .utf8) else {
+                throw CLIError("cannot read the passphrase file \(passphraseFile)")
+            }
+            passphrase = text.trimmingCharacters(in: .newlines)
+        } else if let env = ProcessInfo.processInfo.environment["MODBATT_APP_PASSPHRASE"], !env.isEmpty {
+            passphrase = env
+        }
+        switch (passphrase, devKeyFile) {
+        case (let p?, false):
+            guard !p.isEmpty else { throw CLIError("the passphrase in \(passphraseFile ?? "MODBATT_APP_PASSPHRASE") is empty") }
+            return .passphrase(p)
+        case (nil, true): return .keyFile
+        case (_?, true): throw CLIError("give either a passphrase or --dev-key-file, not both")
+        case (nil, false):
+            throw CLIError("the app's signing key needs protection: --passphrase-file FILE or MODBATT_APP_PASSPHRASE, "
+                           + "or --dev-key-file for development")
+        }
+    }
 
     func validate() throws {
         guard traffic >= 0, traffic <= 3600 else { throw ValidationError("--traffic must be 0...3600 seconds") }
@@ -45,6 +73,7 @@ struct ProvisionCommand: AsyncParsableCommand {
         let logger = global.logger("modbatt.provision")
         let pack = try PackConfig.load(config)
         let layout = try pack.layout()
+        let keySource = try appKeySource()
         let address = try CANOption.parse(can)
         let bridgeConfig = try bridgeConfiguration(pack)
         let dataDir = try dataDirectory(pack)
@@ -55,6 +84,7 @@ struct ProvisionCommand: AsyncParsableCommand {
         var settings = TransportProvisioningConfiguration(dataDirectory: dataDir, bridge: bridgeConfig,
                                                           profile: pack.fd ? .fd : .classic)
         settings.timeout = .milliseconds(Int64(timeout * 1000))
+        settings.appKeySource = keySource
         if let creator = pack.creator { settings.creator = creator }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)

@@ -52,6 +52,8 @@ struct AppSideConfiguration: Sendable {
     var appCrashAfterFrames: Int?
     var packId: UInt8
     var logger: Logger
+    /// How the app's key store (its signing key) is protected at rest.
+    var appKeySource: StorageKeySource = .keyFile
 }
 
 /// The app's side of the flow (docs/PROVISIONING_FLOW.md §1): the bridge
@@ -104,8 +106,11 @@ actor AppSide {
     /// The app's key store holds its signing key (its "binding" key) and its pair secret with the pack.
     private static func makeApp(_ config: AppSideConfiguration, audit: AuditLog, port: any FramePort) throws -> AppNode {
         let storage = try DeviceStorage(directory: config.keyStoreDirectory, name: "app", serial: "modbatt-app-host",
-                                        deviceId: 0, role: 2)
+                                        deviceId: 0, role: 2, keySource: config.appKeySource)
         _ = storage.boot()
+        if storage.refused == .authenticationFailed, case .passphrase = config.appKeySource {
+            throw SimulationError.invalidConfiguration("the app key store does not open with this passphrase")
+        }
         guard let appKey = storage.binding else {
             throw SimulationError.invalidConfiguration("the app key store is unusable: \(storage.refused.map { "\($0)" } ?? "?")")
         }

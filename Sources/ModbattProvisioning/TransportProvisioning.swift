@@ -75,6 +75,10 @@ public struct TransportProvisioningConfiguration: Sendable {
     public var timeout: Duration = .seconds(120)
     public var tamperPolicy = TamperPolicy()
     public var logger: Logger
+    /// How the app's signing key is protected at rest: a passphrase, or the
+    /// key file beside the store (development only; `modbatt provision`
+    /// makes the caller choose).
+    public var appKeySource: StorageKeySource = .keyFile
 
     public init(dataDirectory: URL, bridge: BridgeClientConfiguration, profile: SecureSession.Profile = .classic) {
         self.dataDirectory = dataDirectory
@@ -130,7 +134,8 @@ public actor TransportProvisioning {
             dataDirectory: dir, keyStoreDirectory: keyStoreDirectory, bridge: .remote(configuration.bridge),
             creator: configuration.creator, seed: 1, packageMode: .sealed, parameters: configuration.parameters,
             tamperPolicy: configuration.tamperPolicy, provisioningTimeout: configuration.timeout,
-            appCrashAfterFrames: nil, packId: layout.pack.deviceId, logger: configuration.logger),
+            appCrashAfterFrames: nil, packId: layout.pack.deviceId, logger: configuration.logger,
+            appKeySource: configuration.appKeySource),
             audit: audit, port: port)
         await appSide.app.setHelloRetry(ms: 1000)
     }

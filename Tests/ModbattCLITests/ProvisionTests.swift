@@ -52,8 +52,11 @@ struct ProvisionTests {
             var env: [String: String] = ["MODBATT_BRIDGE_TOKEN": token ?? ""]
             if token == nil { env["MODBATT_BRIDGE_TOKEN"] = "" }
             env.merge(environment) { $1 }
+            // The app key's protection: the development key file unless the test chooses a passphrase.
+            let protection = extra.contains("--passphrase-file") || env["MODBATT_APP_PASSPHRASE"] != nil
+                ? [] : ["--dev-key-file"]
             return try CLIRunner.run(["provision", "--config", config, "--bridge", bridgeURL, "--can", can,
-                                      "--data", data] + extra, timeout: timeout, environment: env)
+                                      "--data", data] + protection + extra, timeout: timeout, environment: env)
         }
 
         /// Ctrl-C the device side; its per-device status lines.
@@ -185,6 +188,33 @@ struct ProvisionTests {
         #expect(doc2["package_version"] as? Int == 1)
     }
 
+    @Test("the app's signing key: a passphrase protects it (keys show says so), a wrong one is refused, and choosing nothing is one clear error")
+    func appKeyProtection() throws {
+        let bench = try Bench()
+        defer { bench.close() }
+        let none = try CLIRunner.run(["provision", "--config", bench.config, "--bridge", bench.bridgeURL,
+                                      "--can", bench.can, "--data", bench.data], timeout: 30)
+        expectOneLineError(none, status: 1, contains: "--passphrase-file FILE or MODBATT_APP_PASSPHRASE, or --dev-key-file")
+        let file = URL(fileURLWithPath: bench.data).deletingLastPathComponent().appendingPathComponent("passphrase").path
+        try "correct horse battery staple\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try bench.provision(["--passphrase-file", file, "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let stores = URL(fileURLWithPath: bench.data).appendingPathComponent("keystores").path
+        #expect(!FileManager.default.fileExists(atPath: stores + "/app.hwkey"))
+        let kdf = try String(contentsOfFile: stores + "/app.kdf", encoding: .utf8)
+        #expect(kdf.contains("pbkdf2-hmac-sha256") && kdf.contains("600000"))
+        let locked = try CLIRunner.run(["keys", "show", stores + "/app.flash"], timeout: 30)
+        #expect(locked.status == 1 && locked.stdout.contains("locked: protected by a passphrase"), "\(locked.stdout)")
+        let shown = try CLIRunner.run(["keys", "show", stores + "/app.flash"], timeout: 30,
+                                      environment: ["MODBATT_APP_PASSPHRASE": "correct horse battery staple"])
+        #expect(shown.status == 0, "\(shown.stdout)\(shown.stderr)")
+        #expect(shown.stdout.contains("protection: passphrase (PBKDF2-HMAC-SHA256, 600000 iterations"))
+        let wrong = try bench.provision(["--traffic", "0"], environment: ["MODBATT_APP_PASSPHRASE": "tr0ub4dor"])
+        expectOneLineError(wrong, status: 1, contains: "does not open with this passphrase")
+        let devOnPassphraseStore = try bench.provision(["--traffic", "0"])
+        expectOneLineError(devOnPassphraseStore, status: 1, contains: "protected by a passphrase")
+    }
+
     @Test("bridge, token and bus errors are one line each")
     func runtimeErrors() throws {
         let bench = try Bench(startPack: false)
@@ -193,12 +223,14 @@ struct ProvisionTests {
                            contains: "no bridge token: set MODBATT_BRIDGE_TOKEN or bridge.token")
         expectOneLineError(try bench.provision(token: "wrong-token"), status: 1, contains: "refused the token (401)")
         let unreachable = try CLIRunner.run(
-            ["provision", "--config", bench.config, "--bridge", "http://127.0.0.1:1", "--can", bench.can, "--data", bench.data],
+            ["provision", "--config", bench.config, "--bridge", "http://127.0.0.1:1", "--can", bench.can, "--data", bench.data,
+             "--dev-key-file"],
             timeout: 60, environment: ["MODBATT_BRIDGE_TOKEN": Self.token])
         expectOneLineError(unreachable, status: 1, contains: "API-Bridge http://127.0.0.1:1: ")
         #expect(unreachable.stderr.contains("cannot reach the bridge"), "\(unreachable.stderr)")
         let noServer = try CLIRunner.run(
-            ["provision", "--config", bench.config, "--bridge", bench.bridgeURL, "--can", "socketcand:127.0.0.1:1"],
+            ["provision", "--config", bench.config, "--bridge", bench.bridgeURL, "--can", "socketcand:127.0.0.1:1",
+             "--dev-key-file"],
             timeout: 30, environment: ["MODBATT_BRIDGE_TOKEN": Self.token])
         expectOneLineError(noServer, status: 1, contains: "cannot open the CAN bus socketcand://127.0.0.1:1/vcan0: connection failed")
         let noBus = try bench.provision(["--can", "socketcand://127.0.0.1:\(bench.busPort)/nosuchbus"])

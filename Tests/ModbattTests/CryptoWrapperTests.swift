@@ -22,6 +22,18 @@ struct CryptoWrapperTests {
         }
     }
 
+    @Test("RFC 7914 section 11 (c = 1) through the Swift PBKDF2; zero iterations is an error")
+    func pbkdf2RFC7914() throws {
+        let pw = SecretBytes(copying: Array("passwd".utf8))
+        let key = try PBKDF2.sha256(passphrase: pw, salt: Array("salt".utf8), iterations: 1, outputCount: 64)
+        let expected = Self.hex("55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+                                + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783")
+        #expect(key.withUnsafeBytes { Array($0) } == expected)
+        #expect(throws: ModbattError.invalidLength) {
+            _ = try PBKDF2.sha256(passphrase: pw, salt: [], iterations: 0, outputCount: 32)
+        }
+    }
+
     @Test func aesGCMRoundTripAndTamper() throws {
         let gcm = try AESGCMContext(key: SecretBytes.random(count: 32))
         let nonce = [UInt8](repeating: 7, count: 12), aad: [UInt8] = [1, 2, 3]

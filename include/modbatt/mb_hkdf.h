@@ -67,6 +67,24 @@ int mb_hkdf_sha256(const uint8_t *salt, size_t salt_len,
                    const uint8_t *info, size_t info_len,
                    uint8_t *okm, size_t okm_len);
 
+/** Largest PBKDF2 output this implementation derives (8 blocks). */
+#define MB_PBKDF2_MAX_OUT  (8u * MB_SHA256_LEN)
+
+/**
+ * \brief  PBKDF2-HMAC-SHA256 (RFC 8018, 5.2), for keys derived from a
+ *         passphrase on the host (the app's key store). Heap-free.
+ *
+ * \param pw          Passphrase bytes; NULL allowed when \p pw_len is 0.
+ * \param salt        Salt; NULL allowed when \p salt_len is 0.
+ * \param iterations  At least 1 (use hundreds of thousands for passphrases).
+ * \param out         Output, \p out_len bytes, 1 .. MB_PBKDF2_MAX_OUT.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_LENGTH for 0 iterations or an output
+ *         length out of range; MB_ERR_CRYPTO. On error \p out is zeroed.
+ */
+int mb_pbkdf2_sha256(const uint8_t *pw, size_t pw_len,
+                     const uint8_t *salt, size_t salt_len,
+                     uint32_t iterations, uint8_t *out, size_t out_len);
+
 #ifdef __cplusplus
 }
 #endif

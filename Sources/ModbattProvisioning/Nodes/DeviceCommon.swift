@@ -121,14 +121,15 @@ final class DeviceStorage: @unchecked Sendable {
     let allowFirstUsePinning: Bool
 
     init(directory: URL, name: String, serial: String, deviceId: UInt8, role: UInt8,
-         factoryAppKey: [UInt8]? = nil, allowFirstUsePinning: Bool = false) throws {
+         factoryAppKey: [UInt8]? = nil, allowFirstUsePinning: Bool = false,
+         keySource: StorageKeySource = .keyFile) throws {
         self.name = name
         self.serial = serial
         self.deviceId = deviceId
         self.role = role
         self.factoryAppKey = factoryAppKey
         self.allowFirstUsePinning = allowFirstUsePinning
-        driver = try KeyStoreDriver(flash: FileFlash(directory: directory, name: name),
+        driver = try KeyStoreDriver(flash: FileFlash(directory: directory, name: name, keySource: keySource),
                                     uid: KeyStoreDriver.uid(serial: serial), createHardwareKey: true)
     }
 

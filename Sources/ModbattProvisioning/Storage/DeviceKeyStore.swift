@@ -46,6 +46,8 @@ public enum DeviceKeyStore {
         public var bindingKeyId: String?
         /// Key id of the pinned app key, hex.
         public var appKeyId: String?
+        /// How the store's key is protected at rest (key file or passphrase).
+        public var protection: String
         public var parameters: CryptoParameters?
         public var pairs: [Pair]
 
@@ -72,8 +74,16 @@ public enum DeviceKeyStore {
     /// for a damaged store: the reason is in `status`; throws only when the
     /// files cannot be read at all (missing hardware key).
     public static func inspect(path: URL) throws -> Inspection {
-        let flash = FileFlash(flashURL: path, readOnly: true)
         let device = path.deletingPathExtension().lastPathComponent
+        guard let source = FileFlash.existingKeySource(of: path) else {
+            let locked = "locked: protected by a passphrase (set MODBATT_APP_PASSPHRASE to open it)"
+            return Inspection(
+                path: path.path, device: device, status: locked, bootError: nil, slots: [], selectedSlot: -1,
+                generation: 0, counter: 0, packageVersion: 0, deviceId: 0, role: "unknown", bootstrapped: false,
+                bindingKeyId: nil, appKeyId: nil, protection: FileFlash(flashURL: path, readOnly: true).protection,
+                parameters: nil, pairs: [])
+        }
+        let flash = FileFlash(flashURL: path, readOnly: true, keySource: source)
         let uid = recordUID(flash) ?? [UInt8](repeating: 0, count: 16)
         let driver = try KeyStoreDriver(flash: flash, uid: uid, createHardwareKey: false)
         let (record, error, info) = driver.boot()
@@ -82,7 +92,7 @@ public enum DeviceKeyStore {
             path: path.path, device: device, status: text(error), bootError: error.map { "\($0)" },
             slots: info.slotStatus.map(text), selectedSlot: info.selected, generation: 0, counter: info.counter,
             packageVersion: 0, deviceId: 0, role: "unknown", bootstrapped: false, bindingKeyId: nil,
-            appKeyId: nil, parameters: nil, pairs: [])
+            appKeyId: nil, protection: flash.protection, parameters: nil, pairs: [])
         guard let record else { return out }
         out.generation = record.generation
         out.packageVersion = record.packageVersion
@@ -132,10 +142,20 @@ public enum DeviceKeyStore {
 public enum DeviceKeyStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The hardware-secret file next to the flash file is missing or unreadable.
     case missingHardwareKey(String)
+    /// The store is protected by a passphrase (its `.kdf` file) and none was given.
+    case passphraseRequired(String)
+    /// A passphrase was given for a store protected by a key file.
+    case keyFileStore(String)
+    /// The `.kdf` file does not parse.
+    case badKDFFile(String)
 
     public var description: String {
         switch self {
         case .missingHardwareKey(let p): return "no hardware key at \(p): the store cannot be opened without it"
+        case .passphraseRequired(let p): return "the key store is protected by a passphrase (\(p)): give it"
+        case .keyFileStore(let p):
+            return "the key store is protected by a key file (\(p)), not a passphrase; use the development key file option"
+        case .badKDFFile(let p): return "\(p) is damaged (expected salt and iterations of PBKDF2-HMAC-SHA256)"
         }
     }
 }

@@ -20,6 +20,18 @@ import Modbatt
 /// `cutAfter` models a power cut: after that many more byte operations
 /// (each erased or programmed byte counts one) the flash stops changing and
 /// every further hook fails, as if power went away mid-write.
+/// Where the storage key of a file-backed key store comes from (issue #15:
+/// the wrapping key apart from what it wraps).
+public enum StorageKeySource: Sendable, Equatable {
+    /// `<name>.hwkey`, 32 random bytes beside the store. For a simulated
+    /// device it stands in for the hardware secret; for the app on a host it
+    /// is the development option: whoever copies the folder has the key.
+    case keyFile
+    /// PBKDF2-HMAC-SHA256 of a passphrase; salt and iteration count in
+    /// `<name>.kdf` (public), written on first use with `iterations`.
+    case passphrase(String, iterations: UInt32 = 600_000)
+}
+
 final class FileFlash: @unchecked Sendable {
     static let pageSize: UInt32 = 512
     static let writeUnit: UInt32 = 8
@@ -27,6 +39,9 @@ final class FileFlash: @unchecked Sendable {
     let flashURL: URL
     let keyURL: URL
     let counterURL: URL
+    /// `<name>.kdf`: how a passphrase-protected store derives its key.
+    var kdfURL: URL { keyURL.deletingPathExtension().appendingPathExtension("kdf") }
+    let keySource: StorageKeySource
     /// Inspection: nothing reaches the files. The counter is not raised,
     /// writes fail, and an erase (boot clearing a stale slot) happens in
     /// memory only, so the inspected boot sees what a real boot would.
@@ -37,23 +52,60 @@ final class FileFlash: @unchecked Sendable {
     var cutAfter: Int?
     private(set) var powerLost = false
 
-    init(directory: URL, name: String, readOnly: Bool = false) {
+    init(directory: URL, name: String, readOnly: Bool = false, keySource: StorageKeySource = .keyFile) {
         flashURL = directory.appendingPathComponent("\(name).flash")
         keyURL = directory.appendingPathComponent("\(name).hwkey")
         counterURL = directory.appendingPathComponent("\(name).otp")
         self.readOnly = readOnly
+        self.keySource = keySource
     }
 
-    init(flashURL: URL, readOnly: Bool) {
+    init(flashURL: URL, readOnly: Bool, keySource: StorageKeySource = .keyFile) {
         self.flashURL = flashURL
         let base = flashURL.deletingPathExtension()
         keyURL = base.appendingPathExtension("hwkey")
         counterURL = base.appendingPathExtension("otp")
         self.readOnly = readOnly
+        self.keySource = keySource
     }
 
-    /// The hardware secret, created on first use (factory programming).
+    /// The key source of an existing store at `flashURL`, from the files
+    /// beside it: a passphrase store (`.kdf`) takes MODBATT_APP_PASSPHRASE;
+    /// nil when that is not set.
+    static func existingKeySource(of flashURL: URL) -> StorageKeySource? {
+        let kdf = flashURL.deletingPathExtension().appendingPathExtension("kdf")
+        guard FileManager.default.fileExists(atPath: kdf.path) else { return .keyFile }
+        guard let p = ProcessInfo.processInfo.environment["MODBATT_APP_PASSPHRASE"], !p.isEmpty else { return nil }
+        return .passphrase(p)
+    }
+
+    /// How this store's key is protected, from the files beside it (for `keys show`).
+    var protection: String {
+        if let kdf = try? PassphraseKDF.read(kdfURL) {
+            return "passphrase (PBKDF2-HMAC-SHA256, \(kdf.iterations) iterations, \(kdfURL.lastPathComponent))"
+        }
+        return "key file beside the store (\(keyURL.lastPathComponent)): a device's hardware secret in the "
+            + "simulation; for a host, the development option"
+    }
+
+    /// The storage key: the hardware secret (created on first use, as
+    /// factory programming would), or the key derived from a passphrase.
     func hardwareSecret(create: Bool) throws -> [UInt8] {
+        switch keySource {
+        case .keyFile:
+            if FileManager.default.fileExists(atPath: kdfURL.path) {
+                throw DeviceKeyStoreError.passphraseRequired(kdfURL.path)
+            }
+            return try keyFileSecret(create: create)
+        case .passphrase(let passphrase, let iterations):
+            if FileManager.default.fileExists(atPath: keyURL.path) {
+                throw DeviceKeyStoreError.keyFileStore(keyURL.path)
+            }
+            return try PassphraseKDF.derive(passphrase, at: kdfURL, create: create, iterations: iterations)
+        }
+    }
+
+    private func keyFileSecret(create: Bool) throws -> [UInt8] {
         if let data = try? Data(contentsOf: keyURL), data.count == 32 { return Array(data) }
         guard create else { throw DeviceKeyStoreError.missingHardwareKey(keyURL.path) }
         var g = SystemRandomNumberGenerator()

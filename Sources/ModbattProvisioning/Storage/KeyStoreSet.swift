@@ -88,8 +88,12 @@ public final class KeyStoreSet: @unchecked Sendable {
     }
 
     static func boot(_ url: URL, writable: Bool) throws -> Store {
-        let flash = FileFlash(flashURL: url, readOnly: !writable)
-        guard url.pathExtension == "flash", FileManager.default.fileExists(atPath: flash.keyURL.path) else {
+        guard let source = FileFlash.existingKeySource(of: url) else {
+            throw DeviceKeyStoreError.passphraseRequired(url.deletingPathExtension().appendingPathExtension("kdf").path)
+        }
+        let flash = FileFlash(flashURL: url, readOnly: !writable, keySource: source)
+        guard url.pathExtension == "flash",
+              FileManager.default.fileExists(atPath: source == .keyFile ? flash.keyURL.path : flash.kdfURL.path) else {
             throw KeyStoreSetError.notAKeyStore(url.path)
         }
         let uid = DeviceKeyStore.recordUID(flash) ?? [UInt8](repeating: 0, count: 16)
