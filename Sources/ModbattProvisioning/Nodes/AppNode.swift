@@ -277,9 +277,8 @@ actor AppNode {
     }
 
     private func openReport(_ bytes: [UInt8]) {
-        guard let packPub else { return }
+        guard let packPub, let reportSequence else { return }
         do {
-            guard let reportSequence else { return }
             let (info, payload) = try SealedReport.open(bytes, devicePub: packPub, app: appKey,
                                                         minSequence: reportSequence.highest)
             try reportSequence.accept(info.sequence)   // on disk before it is acted on
