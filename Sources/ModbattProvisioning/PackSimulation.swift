@@ -127,13 +127,17 @@ public struct SimulationFaults: Sendable {
     }
 }
 
-/// Tamper detection: when a pair is put in quarantine.
+/// Tamper detection (docs/PROVISIONING_FLOW.md 5): alerts, and when a pair
+/// is put in quarantine.
 public struct TamperPolicy: Sendable {
-    /// Authentication failures on one pair within `window` that raise an alert.
+    /// Authentication failures on one pair within `window` that raise an
+    /// alert (never a quarantine: a node without keys can cause them).
     public var authFailureThreshold: Int = 20
+    /// Alerts of one kind come at most once per window; counts expire with it.
     public var window: Duration = .seconds(10)
-    /// Quarantine the pair (drop its session, refuse its frames) until it
-    /// is re-provisioned. When false, only alert.
+    /// Quarantine the pair (drop its session, refuse its frames) until it is
+    /// re-provisioned, on authenticated evidence only (a cloned key). When
+    /// false, only alert.
     public var quarantine: Bool = true
 
     public init(authFailureThreshold: Int = 20, window: Duration = .seconds(10), quarantine: Bool = true) {

@@ -262,8 +262,7 @@ final class DeviceStorage: @unchecked Sendable {
 /// different authentic HELLOs under one counter (a cloned device).
 struct PairGuard {
     /// Signals a stranger can cause: counted and reported, never a lockout.
-    static let unauthenticated: Set<String> = ["auth_failure_rate", "counter_regression", "stale_command",
-                                               "hello_rejected"]
+    static let unauthenticated: Set<String> = ["auth_failure_rate", "counter_regression", "stale_command"]
     /// Authenticated evidence of a second key holder: quarantines under the policy.
     static let authenticated: Set<String> = ["clone_suspected"]
 
@@ -283,6 +282,8 @@ struct PairGuard {
         seen[signal] = times
         let quarantine = authenticated && policy.quarantine && !quarantined
         if quarantine { quarantined = true }
+        // A few authentication failures are line noise; a rate is worth an alert.
+        if signal == "auth_failure_rate" && times.count < policy.authFailureThreshold { return (nil, false) }
         if !quarantine, let last = lastAlert[signal], now &- last < window { return (nil, false) }
         lastAlert[signal] = now
         let action = quarantine ? "pair quarantined until re-provisioned"
