@@ -360,7 +360,9 @@ static int seal_and_send(mb_session *s, unsigned type, const uint8_t *pt, size_t
         ret = mbs_send_wire(s, msg_id, true, wire, wire_len);
     }
     mb_wipe(wire, wire_len);
-    mb_wipe(fresh, sizeof(fresh));
+    if (pt == fresh) {
+        mb_wipe(fresh, len);           /* only a command copied its plaintext here */
+    }
     return ret;
 }
 

@@ -42,6 +42,13 @@ static void errors(void)
     for (i = 0; i < sizeof(out); i++) wiped &= out[i] == 0;
     MBT_CHECK(wiped);
     MBT_EQ_INT(mb_pbkdf2_sha256((const uint8_t *)"p", 1, (const uint8_t *)"s", 1, 1, out, 0), MB_ERR_LENGTH);
+    {
+        static uint8_t big[MB_PBKDF2_MAX_OUT + 1];
+        memset(big, 0xAA, sizeof(big));
+        MBT_EQ_INT(mb_pbkdf2_sha256((const uint8_t *)"p", 1, (const uint8_t *)"s", 1, 1, big, sizeof(big)),
+                   MB_ERR_LENGTH);
+        MBT_CHECK(big[0] == 0 && big[MB_PBKDF2_MAX_OUT] == 0);   /* zeroed, as documented */
+    }
     MBT_EQ_INT(mb_pbkdf2_sha256((const uint8_t *)"p", 1, (const uint8_t *)"s", 1, 1, NULL, 8), MB_ERR_NULL);
     MBT_EQ_INT(mb_pbkdf2_sha256(NULL, 1, (const uint8_t *)"s", 1, 1, out, 8), MB_ERR_NULL);
     MBT_EQ_INT(mb_pbkdf2_sha256((const uint8_t *)"p", 1, NULL, 1, 1, out, 8), MB_ERR_NULL);

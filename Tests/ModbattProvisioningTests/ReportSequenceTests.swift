@@ -38,6 +38,22 @@ struct ReportSequenceTests {
         #expect(throws: ReportSequence.Unreadable.self) { try reopened.accept(1) }
     }
 
+    @Test("HELLO counter bases grow by one build per session and survive a restart; a damaged file builds no session")
+    func helloCounterBases() throws {
+        let dir = try Self.folder()
+        let storage = try DeviceStorage(directory: dir, name: "module-01", serial: "SN-1", deviceId: 0x10, role: 1)
+        var log: [AuditEntry] = []
+        #expect(storage.helloCounterBase(log: &log) == 1 << 32)
+        #expect(storage.helloCounterBase(log: &log) == 2 << 32)
+        let restarted = try DeviceStorage(directory: dir, name: "module-01", serial: "SN-1", deviceId: 0x10, role: 1)
+        #expect(restarted.helloCounterBase(log: &log) == 3 << 32)
+        #expect(log.isEmpty)
+        try "three\n".write(to: dir.appendingPathComponent("module-01.boots"), atomically: true, encoding: .utf8)
+        let damaged = try DeviceStorage(directory: dir, name: "module-01", serial: "SN-1", deviceId: 0x10, role: 1)
+        #expect(damaged.helloCounterBase(log: &log) == nil)      // never a restart at 1: old HELLOs would win
+        #expect(log.map(\.event) == ["session_refused"])
+    }
+
     @Test("sealed reports across a pack reboot and an app restart: new ones accepted, recorded ones refused")
     func acrossRestarts() throws {
         let dir = try Self.folder()
