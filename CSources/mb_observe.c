@@ -101,8 +101,8 @@ static int on_hello(mb_observer *o, mb_role sender, const uint8_t *msg, size_t l
     if (ret != MB_OK) {
         return ret;            /* a forged HELLO never displaces the real one */
     }
-    memcpy(o->hello[sender], msg, MB_SESSION_HELLO_LEN);
-    o->hello_seen[sender] = 1u;
+    memcpy(o->hello[sender], msg, len);
+    o->hello_len[sender] = (uint8_t)len;
     out->handshake = MB_OBS_HS_HELLO;
     return MB_OK;
 }
@@ -114,30 +114,54 @@ static int on_reply(mb_observer *o, mb_role sender, const uint8_t *msg, size_t l
     const mb_session *p = pair_of(o);
     mb_role initiator = sender == MB_ROLE_CONTROLLER ? MB_ROLE_DEVICE : MB_ROLE_CONTROLLER;
     uint8_t keys[MBS_HS_KEYS_LEN];
+    bool eph;
     int ret;
 
-    if (len != MB_SESSION_REPLY_LEN) {
+    if (len != MB_SESSION_REPLY_LEN && len != MB_SESSION_REPLY_EPH_LEN) {
         return MB_ERR_MALFORMED;
     }
     if ((ret = check_header(o, msg)) != MB_OK) {
         return ret;
     }
-    if (!o->hello_seen[initiator]) {
+    if (o->hello_len[initiator] == 0u) {
         return MB_ERR_STATE;
     }
+    eph = (msg[1] & MB_SESSION_FLAG_EPHEMERAL) != 0u;
+    if (eph != (len == MB_SESSION_REPLY_EPH_LEN) ||
+        eph != (o->hello_len[initiator] == MB_SESSION_HELLO_EPH_LEN)) {
+        return MB_ERR_MALFORMED;
+    }
     ret = mbs_hs_check_reply(p->pair_secret, p->key_id, p->cfg.device_id, initiator,
-                             o->hello[initiator], msg, keys, o->expect);
+                             o->hello[initiator], o->hello_len[initiator], msg, len,
+                             keys, o->expect);
     if (ret == MB_OK) {
         memcpy(o->hs_keys, keys, sizeof(keys));
         o->hs_pending = 1u;
         o->hs_initiator = (uint8_t)initiator;
+        o->hs_ephemeral = (uint8_t)eph;
         out->handshake = MB_OBS_HS_REPLY;
     }
     mb_wipe(keys, sizeof(keys));
     return ret;
 }
 
-/* The initiator's FINISH: both ends now hold the new keys; so do we. */
+/* Both ends now hold the keys of the handshake that ended; so do we. */
+static int install(mb_observer *o, uint32_t now_ms, mb_observed *out)
+{
+    int ret = mbs_rx_install_epoch0(&o->dir[MB_ROLE_CONTROLLER], o->hs_keys + 32, now_ms);
+
+    if (ret == MB_OK) {
+        ret = mbs_rx_install_epoch0(&o->dir[MB_ROLE_DEVICE], o->hs_keys + 64, now_ms);
+    }
+    if (ret == MB_OK) {
+        o->established = 1u;
+        o->sessions++;
+        out->handshake = MB_OBS_HS_FINISH;
+    }
+    return ret;
+}
+
+/* The initiator's FINISH completes the handshake. */
 static int on_finish(mb_observer *o, mb_role sender, const uint8_t *msg, size_t len,
                      uint32_t now_ms, mb_observed *out)
 {
@@ -152,18 +176,16 @@ static int on_finish(mb_observer *o, mb_role sender, const uint8_t *msg, size_t 
     if (mb_ct_compare(msg, o->expect, MB_SESSION_MAC_LEN) != 0) {
         return MB_ERR_AUTH;
     }
-    ret = mbs_rx_install_epoch0(&o->dir[MB_ROLE_CONTROLLER], o->hs_keys + 32, now_ms);
-    if (ret == MB_OK) {
-        ret = mbs_rx_install_epoch0(&o->dir[MB_ROLE_DEVICE], o->hs_keys + 64, now_ms);
+    if (o->hs_ephemeral) {
+        /* The traffic keys hide behind the ephemeral exchange: nothing to install. */
+        ret = MB_OK;
+        out->handshake = MB_OBS_HS_EPHEMERAL;
+    } else {
+        ret = install(o, now_ms, out);
     }
     mb_wipe(o->hs_keys, sizeof(o->hs_keys));
     mb_wipe(o->expect, sizeof(o->expect));
     o->hs_pending = 0u;
-    if (ret == MB_OK) {
-        o->established = 1u;
-        o->sessions++;
-        out->handshake = MB_OBS_HS_FINISH;
-    }
     return ret;
 }
 

@@ -9,6 +9,7 @@
 #include "mb_session_priv.h"
 #include "modbatt/mb_canid.h"
 #include "modbatt/mb_errors.h"
+#include "modbatt/mb_kex.h"
 #include "modbatt/mb_util.h"
 
 void mb_session_cfg_defaults(mb_session_cfg *cfg)
@@ -104,7 +105,8 @@ int mbs_install(mb_session *s, const uint8_t hs_keys[MBS_HS_KEYS_LEN], bool resp
 
 static int cfg_ok(const mb_session_cfg *c)
 {
-    if (c->rng == NULL || c->tx == NULL || c->aead == NULL) {
+    if (c->rng == NULL || c->tx == NULL || c->aead == NULL ||
+        (c->kex != NULL && (c->kex->keypair == NULL || c->kex->agree == NULL))) {
         return MB_ERR_NULL;
     }
     if ((c->role != MB_ROLE_CONTROLLER && c->role != MB_ROLE_DEVICE) ||
@@ -169,6 +171,7 @@ int mb_session_init(mb_session *s, const mb_session_cfg *cfg, const mb_pair_keys
 void mb_session_free(mb_session *s)
 {
     if (s != NULL) {
+        mbs_kex_wipe(s);
         mb_wipe(s, sizeof(*s));
     }
 }

@@ -9,7 +9,12 @@
  *   key[e]  = HMAC(chain[e], "mb1 key"  || BE32(e))
  *   fixed[e]= HMAC(chain[e], "mb1 fix"  || BE32(e))[0..3) || (e mod 256)
  *   chain[e+1] = HMAC(chain[e], "mb1 next" || BE32(e))
- *   MAC_H   = HMAC(PS, "mb2 hello" || sender role || device_id || HELLO[0..30))[0..16)
+ *   MAC_H   = HMAC(PS, "mb2 hello" || sender role || device_id || HELLO before MAC_H)[0..16)
+ *
+ * With an ephemeral exchange (cfg.kex, PROTOCOL.md 6.6) the chain keys become
+ *   chain_c2d[0] | chain_d2c[0] = HKDF-SHA256(salt = chain_c2d[0] | chain_d2c[0] above,
+ *                                              IKM = Z, info = "modbatt/session/v2/ephemeral", 64)
+ * where Z is the ECDH secret of the two ephemeral keys; mac_key is unchanged.
  */
 #include <string.h>
 
@@ -21,6 +26,7 @@
 
 #define PS_INFO "modbatt/session/v1/pair"
 #define HS_INFO "modbatt/session/v1/hs"
+#define EPH_INFO "modbatt/session/v2/ephemeral"
 #define STRLEN(lit) (sizeof(lit) - 1u)
 
 int mbs_pair_secret(const mb_pair_keys *keys, uint8_t ps[32])
@@ -55,6 +61,19 @@ int mbs_hs_keys(const uint8_t ps[32], const uint8_t key_id[4],
     info[n + MB_KEY_ID_LEN + 1u] = (uint8_t)initiator;
     return mb_hkdf_sha256(salt, sizeof(salt), ps, MB_SESSION_KEY_LEN,
                           info, sizeof(info), out, MBS_HS_KEYS_LEN);
+}
+
+int mbs_hs_mix_ephemeral(uint8_t keys[MBS_HS_KEYS_LEN], const uint8_t z[32])
+{
+    uint8_t chains[2u * MB_SESSION_KEY_LEN];
+    int ret = mb_hkdf_sha256(keys + MB_SESSION_KEY_LEN, sizeof(chains), z, MB_SESSION_KEY_LEN,
+                             (const uint8_t *)EPH_INFO, STRLEN(EPH_INFO), chains, sizeof(chains));
+
+    if (ret == MB_OK) {
+        memcpy(keys + MB_SESSION_KEY_LEN, chains, sizeof(chains));
+    }
+    mb_wipe(chains, sizeof(chains));
+    return ret;
 }
 
 /* HMAC(chain, label || BE32(epoch)). */
@@ -121,8 +140,8 @@ static int finish_mac16(mb_hmac *h, int ret, uint8_t mac[16])
 }
 
 int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
-               const uint8_t *hello, const uint8_t *reply, size_t reply_len,
-               uint8_t mac[16])
+               const uint8_t *hello, size_t hello_len, const uint8_t *reply,
+               size_t reply_len, uint8_t mac[16])
 {
     mb_hmac h;
     int ret;
@@ -132,7 +151,7 @@ int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
         ret = mb_hmac_update(&h, (const uint8_t *)label, strlen(label));
     }
     if (ret == MB_OK) {
-        ret = mb_hmac_update(&h, hello, MB_SESSION_HELLO_LEN);
+        ret = mb_hmac_update(&h, hello, hello_len);
     }
     if (ret == MB_OK) {
         ret = mb_hmac_update(&h, reply, reply_len);
@@ -141,7 +160,7 @@ int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
 }
 
 int mbs_hello_mac(const uint8_t ps[32], mb_role sender, uint8_t device_id,
-                  const uint8_t *hello, uint8_t mac[16])
+                  const uint8_t *hello, size_t mac_off, uint8_t mac[16])
 {
     static const char label[] = "mb2 hello";
     const uint8_t bind[2] = { (uint8_t)sender, device_id };
@@ -156,7 +175,7 @@ int mbs_hello_mac(const uint8_t ps[32], mb_role sender, uint8_t device_id,
         ret = mb_hmac_update(&h, bind, sizeof(bind));
     }
     if (ret == MB_OK) {
-        ret = mb_hmac_update(&h, hello, MBS_HELLO_MAC_OFF);
+        ret = mb_hmac_update(&h, hello, mac_off);
     }
     return finish_mac16(&h, ret, mac);
 }

@@ -11,7 +11,11 @@
 #define MBS_HS_WAIT_FINISH 2u
 #define MBS_HS_KEYS_LEN   96u   /* mac key | chain c->d | chain d->c */
 #define MBS_HELLO_CTR_OFF 22u   /* HELLO: counter (BE64) */
-#define MBS_HELLO_MAC_OFF 30u   /* HELLO: MAC_H over the bytes before it */
+#define MBS_HELLO_EPH_OFF 30u   /* HELLO with an ephemeral exchange: Q_I */
+#define MBS_REPLY_EPH_OFF 22u   /* REPLY with an ephemeral exchange: Q_R */
+/* Every handshake MAC is the last 16 bytes of its message and covers the
+ * bytes before it. */
+#define MBS_MAC_OFF(len)  ((len) - MB_SESSION_MAC_LEN)
 
 /* Wrap-safe "a is at or after b" on a millisecond clock. */
 static inline int mbs_after_eq(uint32_t a, uint32_t b)
@@ -27,29 +31,41 @@ int mbs_hs_keys(const uint8_t ps[32], const uint8_t key_id[4],
 int mbs_epoch_key(const uint8_t chain[32], uint32_t epoch, uint8_t key[32]);
 int mbs_epoch_fixed(const uint8_t chain[32], uint32_t epoch, uint8_t fixed[4]);
 int mbs_chain_next(const uint8_t chain[32], uint32_t epoch, uint8_t next[32]);
+/* MAC_H over hello[0..mac_off). */
 int mbs_hello_mac(const uint8_t ps[32], mb_role sender, uint8_t device_id,
-                  const uint8_t *hello, uint8_t mac[16]);
+                  const uint8_t *hello, size_t mac_off, uint8_t mac[16]);
+/* HMAC(mac_key, label || hello || reply[0..reply_len))[0..16). */
 int mbs_hs_mac(const uint8_t mac_key[32], const char *label,
-               const uint8_t *hello, const uint8_t *reply, size_t reply_len,
-               uint8_t mac[16]);
+               const uint8_t *hello, size_t hello_len, const uint8_t *reply,
+               size_t reply_len, uint8_t mac[16]);
+/* Ephemeral exchange: replace both chain keys of the handshake keys by
+ * HKDF(salt = chain_c2d | chain_d2c, IKM = z, "modbatt/session/v2/ephemeral"). */
+int mbs_hs_mix_ephemeral(uint8_t keys[MBS_HS_KEYS_LEN], const uint8_t z[32]);
 
 /* mb_session_hs.c
- * Check a REPLY (MB_SESSION_REPLY_LEN bytes) against the HELLO it answers:
+ * Check a REPLY (reply_len bytes: MB_SESSION_REPLY_LEN, or
+ * MB_SESSION_REPLY_EPH_LEN when the HELLO asked for an ephemeral exchange)
+ * against the HELLO it answers (hello_len bytes, already checked):
  * derive the handshake keys from both nonces, verify MAC_R in constant time
  * and compute MAC_I, the FINISH the initiator sends. The session's
  * initiator and a passive observer check a REPLY the same way.
  * MB_ERR_AUTH when MAC_R does not verify; keys and finish are then wiped. */
 int mbs_hs_check_reply(const uint8_t ps[32], const uint8_t key_id[4], uint8_t device_id,
-                       mb_role initiator, const uint8_t *hello, const uint8_t *reply,
+                       mb_role initiator, const uint8_t *hello, size_t hello_len,
+                       const uint8_t *reply, size_t reply_len,
                        uint8_t keys[MBS_HS_KEYS_LEN], uint8_t finish[MB_SESSION_MAC_LEN]);
 
 /* mb_session_hs.c
- * Check a HELLO's length, version, key id and MAC_H (constant time) as sent
- * by \p sender; the session and a passive observer check it the same way.
- * MB_ERR_MALFORMED, MB_ERR_VERSION, MB_ERR_HANDSHAKE (another key id) or
- * MB_ERR_AUTH (forged: costs one HMAC and changes nothing). */
+ * Check a HELLO's length (which must match its ephemeral flag), version, key
+ * id and MAC_H (constant time) as sent by \p sender; the session and a
+ * passive observer check it the same way. MB_ERR_MALFORMED, MB_ERR_VERSION,
+ * MB_ERR_HANDSHAKE (another key id) or MB_ERR_AUTH (forged: costs one HMAC
+ * and changes nothing). */
 int mbs_hs_check_hello(const uint8_t ps[32], const uint8_t key_id[4], uint8_t device_id,
                        mb_role sender, const uint8_t *hello, size_t len);
+
+/* The ephemeral exchange's secrets (cfg.kex), wiped; NULL-safe. */
+void mbs_kex_wipe(mb_session *s);
 
 /* mb_session.c */
 void mbs_emit(const mb_session *s, mb_event_type type, uint16_t msg_id, int code,

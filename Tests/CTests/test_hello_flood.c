@@ -29,19 +29,6 @@ static void boot(tnode *n, mb_role role, uint32_t boots)
     n->rng_state ^= (uint64_t)boots * 0x9E3779B97F4A7C15ull;   /* other nonces each boot */
 }
 
-/* One message of `sender` as frames (clear, as handshakes travel). */
-static size_t frames_of(mb_role sender, unsigned type, const uint8_t *msg, size_t len,
-                        mb_frame *out)
-{
-    uint32_t key = mb_seg_message_id(MB_PROFILE_CLASSIC, mb_msg_id(sender, type), false,
-                                     0x05, len);
-    unsigned i, n = mb_seg_frame_count(MB_PROFILE_CLASSIC, len);
-    for (i = 1; i <= n; i++) {
-        MBT_EQ_INT(mb_seg_frame(MB_PROFILE_CLASSIC, key, msg, len, i, &out[i - 1]), MB_OK);
-    }
-    return n;
-}
-
 /* A forged HELLO: right version and (public) key id, anything else. */
 static size_t forged_hello(mb_role sender, uint64_t *seed, mb_frame *out)
 {
@@ -55,7 +42,7 @@ static size_t forged_hello(mb_role sender, uint64_t *seed, mb_frame *out)
     hello[1] = 0;
     memcpy(hello + 2, ctl.s.key_id, MB_KEY_ID_LEN);
     hello[22] = 0x7F;                          /* a huge counter, for good measure */
-    return frames_of(sender, MB_MSG_HELLO, hello, sizeof(hello), out);
+    return t_frames_of(sender, MB_MSG_HELLO, hello, sizeof(hello), out);
 }
 
 /* Recorded genuine HELLO frames, replayed by the attacker. */

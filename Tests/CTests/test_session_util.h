@@ -175,6 +175,20 @@ static inline size_t t_seal(tnode *from, const uint8_t *pt, size_t len, uint32_t
     return n;
 }
 
+/* One message of `sender` as classic frames for device 0x05 (clear, as
+ * handshakes travel), e.g. a forged or doctored handshake message. */
+static inline size_t t_frames_of(mb_role sender, unsigned type, const uint8_t *msg, size_t len,
+                                 mb_frame *out)
+{
+    uint32_t key = mb_seg_message_id(MB_PROFILE_CLASSIC, mb_msg_id(sender, type), false,
+                                     0x05, len);
+    unsigned i, n = mb_seg_frame_count(MB_PROFILE_CLASSIC, len);
+    for (i = 1; i <= n; i++) {
+        MBT_EQ_INT(mb_seg_frame(MB_PROFILE_CLASSIC, key, msg, len, i, &out[i - 1]), MB_OK);
+    }
+    return n;
+}
+
 /* Delivered messages collected by t_pump. */
 typedef struct tinbox {
     mb_session_msg m[64];

@@ -37,16 +37,21 @@ extern "C" {
 #define MB_OBS_HS_HELLO   1u  /**< a HELLO under this pair's key id */
 #define MB_OBS_HS_REPLY   2u  /**< a REPLY whose MAC_R verified */
 #define MB_OBS_HS_FINISH  3u  /**< a FINISH whose MAC_I verified: new session keys installed */
+/** A FINISH whose MAC_I verified, of a handshake with an ephemeral exchange
+ *  (PROTOCOL.md 6.6): its keys cannot be derived from the pair secret, so the
+ *  observer holds no keys for the session that follows (forward secrecy). */
+#define MB_OBS_HS_EPHEMERAL 4u
 
 /** One pair, both directions. Treat as opaque; wipe with mb_observer_free(). */
 typedef struct mb_observer {
     mb_session dir[2];          /**< receive state per sender: [MB_ROLE_CONTROLLER], [MB_ROLE_DEVICE] */
-    uint8_t  hello[2][MB_SESSION_HELLO_LEN];  /**< last HELLO per initiator role */
-    uint8_t  hello_seen[2];
+    uint8_t  hello[2][MB_SESSION_HELLO_EPH_LEN];  /**< last HELLO per initiator role */
+    uint8_t  hello_len[2];      /**< its length; 0: none seen */
     uint8_t  hs_keys[96];       /**< keys of a handshake whose REPLY verified, until its FINISH */
     uint8_t  expect[MB_SESSION_MAC_LEN];      /**< the FINISH (MAC_I) that completes it */
     uint8_t  hs_pending;        /**< 1: waiting for the FINISH of the initiator in hs_initiator */
     uint8_t  hs_initiator;      /**< mb_role */
+    uint8_t  hs_ephemeral;      /**< the pending handshake adds an ephemeral exchange */
     uint8_t  established;       /**< 1 once any handshake completed */
     uint32_t sessions;          /**< handshakes completed */
 } mb_observer;

@@ -47,6 +47,11 @@ extern "C" {
 #define MB_SESSION_REPLY_LEN   38u
 #define MB_SESSION_FINISH_LEN  16u
 #define MB_SESSION_FLAG_RESYNC 0x01u /**< HELLO flags: started by resynchronisation */
+/** HELLO and REPLY flags: the handshake adds an ephemeral key exchange (cfg.kex,
+ *  mb_kex.h); each message then carries a 65-byte public key ahead of its MAC. */
+#define MB_SESSION_FLAG_EPHEMERAL 0x02u
+#define MB_SESSION_HELLO_EPH_LEN  111u /**< HELLO with an ephemeral public key */
+#define MB_SESSION_REPLY_EPH_LEN  103u /**< REPLY with an ephemeral public key */
 #define MB_SESSION_FV_LEN       4u   /**< freshness value sealed ahead of a command's payload */
 /** Types refused when stale (cfg.fresh_types default): COMMAND and LIMITS. */
 #define MB_SESSION_FRESH_DEFAULT ((1u << MB_MSG_COMMAND) | (1u << MB_MSG_LIMITS))
@@ -68,6 +73,9 @@ typedef int (*mb_rng_fn)(void *user, uint8_t *out, size_t len);
  * \return MB_OK, or a negative MB_ERR_* code, returned to the session's caller.
  */
 typedef int (*mb_tx_fn)(void *user, const mb_frame *frame);
+
+/** Ephemeral key exchange (mb_kex.h); only sessions that set cfg.kex use it. */
+typedef struct mb_kex mb_kex;
 
 /** Audit events. None carries key bytes. */
 typedef enum mb_event_type {
@@ -127,6 +135,10 @@ typedef struct mb_session_cfg {
     uint32_t    fresh_max_age_ms;     /**< commands older than this are refused (default 1000) */
     uint32_t    rehandshake_ms;       /**< controller: new handshake after this long, which
                                            re-anchors command ages (default 1800000; 0 = never) */
+    mb_kex     *kex;                  /**< optional: add an ephemeral key exchange to every
+                                           handshake (forward secrecy, PROTOCOL.md 6.6); both
+                                           sides of a pair must agree. Caller-owned, one per
+                                           session, set up with mb_kex_p256_init(). Default NULL */
 } mb_session_cfg;
 
 /** Keys of one receive epoch. */

@@ -36,6 +36,7 @@
 #include "modbatt/mb_reasm.h"
 #include "modbatt/mb_msg.h"
 #include "modbatt/mb_session.h"
+#include "modbatt/mb_kex.h"
 #include "modbatt/mb_observe.h"
 #include "modbatt/mb_keystore.h"
 #include "modbatt/mb_keypkg.h"
