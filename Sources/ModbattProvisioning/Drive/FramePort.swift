@@ -133,6 +133,12 @@ public final class TransportFramePort: FramePort, @unchecked Sendable {
         reader?.cancel()
     }
 
+    /// Stop collecting frames but leave the transport open (for a caller
+    /// that borrowed it, as discovery does).
+    public func stopReading() {
+        reader?.cancel()
+    }
+
     private func take(_ f: TimestampedFrame) {
         lock.withLock {
             inbox.append(f)

@@ -18,6 +18,7 @@ actor BatteryModuleNode {
     var silent: Bool
 
     private let rx: XferReceiver
+    private var discovery: DiscoveryResponder
     private var session: PairSession?
     private var guardState = PairGuard()
     private var telemetryEvery: UInt32 = 0
@@ -39,6 +40,7 @@ actor BatteryModuleNode {
         self.allowBootstrap = allowBootstrap
         self.silent = silent
         rx = XferReceiver(msgId: XferIds.down, deviceId: storage.deviceId)
+        discovery = DiscoveryResponder(deviceId: storage.deviceId)
     }
 
     /// Power on: boot the key store and the session.
@@ -89,6 +91,10 @@ actor BatteryModuleNode {
         var out: [CANFrame] = []
         var worked = !frames.isEmpty
         for f in frames.map(\.frame) {
+            if let answer = discovery.handle(f, now: now, identity: { storage.discoveryIdentity(role: .module) }) {
+                out += counters.discoveryFrames(answer)
+                continue
+            }
             if rx.onFrame(f, now: now) {
                 out += rx.sink.take()
                 if let blob = rx.takeCompleted() { handlePackage(blob, now: now) }

@@ -35,6 +35,7 @@ actor PackControllerNode {
     let maxHandshakeAttempts = 4
 
     private let appRx: XferReceiver
+    private var discovery: DiscoveryResponder
     private let reportTx: XferSender
     private var reportQueue: [[UInt8]] = []
     private var reportXferId: UInt8 = 0
@@ -65,6 +66,7 @@ actor PackControllerNode {
         self.allowBootstrap = allowBootstrap
         appRx = XferReceiver(msgId: XferIds.down, deviceId: storage.deviceId)
         reportTx = XferSender(msgId: XferIds.up, deviceId: storage.deviceId)
+        discovery = DiscoveryResponder(deviceId: storage.deviceId)
     }
 
     func powerOn() async {
@@ -133,6 +135,10 @@ actor PackControllerNode {
         var out: [CANFrame] = []
         var worked = !frames.isEmpty
         for f in frames.map(\.frame) {
+            if let answer = discovery.handle(f, now: now, identity: { storage.discoveryIdentity(role: .packController) }) {
+                out += counters.discoveryFrames(answer)
+                continue
+            }
             if appRx.onFrame(f, now: now) {
                 out += appRx.sink.take()
                 if let blob = appRx.takeCompleted() { handleBlob(blob, kind: appRx.kind, now: now) }
