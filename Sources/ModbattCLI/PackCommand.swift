@@ -9,10 +9,10 @@ struct PackCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pack",
         abstract: "Run a pack's devices (pack controller and modules) on a CAN bus, with file-backed key stores.",
-        subcommands: [Init.self, Serve.self]
+        subcommands: [Init.self, Serve.self, Discover.self]
     )
 
-    /// The key-store folder both subcommands use.
+    /// The config and key-store folder of `pack serve`.
     struct StoreOptions: ParsableArguments {
         @Option(help: "Pack config file (docs/CLI.md, 'The pack config file').") var config: String
         @Option(help: "Folder of the devices' key stores (pack.flash, module-NN.flash, ...) and their audit log.")
@@ -27,30 +27,65 @@ struct PackCommand: AsyncParsableCommand {
                 The factory step of docs/PROVISIONING_FLOW.md: 'read binding public key'. Existing key stores are \
                 kept (their keys are read again). The config is rewritten in place unless --output is given.
 
-                Example:
+                With --discover instead of --store, the keys are read from the running devices over the CAN bus \
+                (discovery, docs/PROTOCOL.md 17): every device of the config must answer under its id with its \
+                serial, and a key already in the config must match. Answers are unauthenticated: use it only on a \
+                bus you control (the factory line); nothing else in modbatt trusts discovery.
+
+                Examples:
                   modbatt pack init --config pack.json --store pack-keys
+                  modbatt pack init --config pack.json --discover --can socketcand:127.0.0.1:29536
                 """
         )
 
-        @OptionGroup var options: StoreOptions
+        @Option(help: "Pack config file (docs/CLI.md, 'The pack config file').") var config: String
+        @Option(help: "Folder of the devices' key stores (pack.flash, module-NN.flash, ...) and their audit log.")
+        var store: String?
+        @Flag(help: "Read the binding keys from the devices on --can (discovery) instead of key stores in --store.")
+        var discover = false
+        @Option(help: "With --discover: CAN transport (socketcand:HOST:PORT, socketcand://HOST:PORT/BUS, socketcan:IFACE).")
+        var can = CANOption.defaultAddress
+        @Option(help: "With --discover: seconds to wait for every device's answer.") var timeout = 2.0
         @Option(help: "Write the completed config here instead of over --config.") var output: String?
         @OptionGroup var global: GlobalOptions
 
+        func validate() throws {
+            guard (store == nil) == discover else { throw ValidationError("give exactly one of --store DIR and --discover") }
+            guard timeout > 0, timeout <= 60 else { throw ValidationError("--timeout must be more than 0 and at most 60") }
+        }
+
         func run() async throws {
-            let config = try PackConfig.load(options.config)
+            let config = try PackConfig.load(self.config)
             let layout: PackLayout
-            do {
-                layout = try PackDevices.bootKeyStores(config.devices(store: URL(fileURLWithPath: options.store)))
-            } catch {
-                throw ErrorText.cliError(error, context: "key stores in \(options.store)")
-            }
-            try config.writingBindingKeys(layout, to: output ?? options.config)
+            if let store { layout = try Self.fromKeyStores(config, store: store) } else { layout = try await discovered(config) }
+            try config.writingBindingKeys(layout, to: output ?? self.config)
             print("pack \(layout.pack.serial) (id 0x01): binding key \(BindingKeyId.text(layout.pack.bindingKey))")
             for m in layout.modules {
                 print("\(PackLayout.moduleName(deviceId: m.deviceId)) \(m.serial) (id \(String(format: "0x%02X", m.deviceId))): "
                       + "binding key \(BindingKeyId.text(m.bindingKey))")
             }
-            print("wrote the binding keys to \(output ?? options.config)")
+            print("wrote the binding keys to \(output ?? self.config)")
+        }
+
+        static func fromKeyStores(_ config: PackConfig, store: String) throws -> PackLayout {
+            do {
+                return try PackDevices.bootKeyStores(config.devices(store: URL(fileURLWithPath: store)))
+            } catch {
+                throw ErrorText.cliError(error, context: "key stores in \(store)")
+            }
+        }
+
+        /// The factory step over the bus: every configured device must answer as configured.
+        func discovered(_ config: PackConfig) async throws -> PackLayout {
+            let address = try CANOption.parse(can)
+            let report = try await Discover.discover(address, target: 0, wait: .milliseconds(Int64(timeout * 1000)),
+                                                     expecting: config.modules.count + 1)
+            do {
+                return try FactoryDiscovery.layout(from: report, pack: config.expected(config.pack, at: "pack"),
+                                                   modules: config.modules.enumerated().map { config.expected($1, at: "modules[\($0)]") })
+            } catch {
+                throw CLIError("pack init --discover on \(address): \(error)")
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 import Modbatt
 
-/// Human names for ModBatt message ids (docs/PROTOCOL.md 3, docs/PROVISIONING.md 8.1).
+/// Human names for ModBatt message ids (docs/PROTOCOL.md 3 and 17, docs/PROVISIONING.md 8.1).
 enum MessageNames {
     static let sessionTypes = ["HELLO", "REPLY", "FINISH", "SECURITY", "COMMAND", "LIMITS", "STATUS", "DIAG"]
 
@@ -16,6 +16,8 @@ enum MessageNames {
         case 0x4B0: return "XFER-ACK d>c"
         case 0x411: return "REPORT d>c"
         case 0x4B1: return "REPORT-ACK c>d"
+        case 0x4C0: return "DISCOVER c>d"
+        case 0x4C1: return "DISCOVERED d>c"
         default: return nil
         }
     }

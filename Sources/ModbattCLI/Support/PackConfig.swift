@@ -103,6 +103,11 @@ struct PackConfig {
         return c
     }
 
+    /// What the factory step expects to discover for `d` (named `field`).
+    func expected(_ d: Device, at field: String) -> FactoryDiscovery.Expected {
+        FactoryDiscovery.Expected(field: field, serial: d.serial, deviceId: d.deviceId, pinnedKey: d.bindingKey)
+    }
+
     /// Write `layout`'s binding keys into the document, to `output`.
     func writingBindingKeys(_ layout: PackLayout, to output: String) throws {
         var doc = document
