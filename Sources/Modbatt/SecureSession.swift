@@ -65,6 +65,11 @@ public struct SecureSession: ~Copyable {
         public var commandMaxAgeMs: UInt32 = 1000
         /// The controller renews the handshake this often (0 = never).
         public var rehandshakeMs: UInt32 = 1_800_000
+        /// Add an ephemeral P-256 exchange to every handshake, so that a
+        /// recorded session cannot be decrypted with the pair secret alone
+        /// (forward secrecy, docs/PROTOCOL.md 6.6). For links whose two ends
+        /// can afford it (app and pack controller); both ends must agree.
+        public var ephemeralKeyExchange = false
 
         public init(role: Role, profile: Profile, deviceId: UInt8) {
             self.role = role
@@ -159,7 +164,8 @@ public struct SecureSession: ~Copyable {
     public init(configuration: Configuration, pairKeys: borrowing PairKeys,
                 random: @escaping RandomSource = SecureSession.systemRandom,
                 onEvent: (@Sendable (Event) -> Void)? = nil) throws(ModbattError) {
-        let sink = Sink(fd: configuration.profile == .fd, random: random, onEvent: onEvent)
+        let sink = Sink(fd: configuration.profile == .fd, ephemeral: configuration.ephemeralKeyExchange,
+                        random: random, onEvent: onEvent)
         let session = UnsafeMutablePointer<mb_session>.allocate(capacity: 1)
         let aead = UnsafeMutablePointer<mb_aead>.allocate(capacity: 1)
         let inbox = UnsafeMutablePointer<mb_session_msg>.allocate(capacity: 1)
@@ -301,6 +307,7 @@ public struct SecureSession: ~Copyable {
         // The session object keeps `sink` alive; the C side borrows it.
         cfg.user = Unmanaged.passUnretained(sink).toOpaque()
         cfg.aead = aead
+        cfg.kex = sink.kex?.pointer
         return cfg
     }
 
@@ -339,13 +346,18 @@ private final class Sink {
     let fd: Bool
     let random: SecureSession.RandomSource
     let onEvent: (@Sendable (SecureSession.Event) -> Void)?
+    /// The ephemeral exchange's state, when configured: it must outlive the
+    /// C session, which the session object's `deinit` frees before it
+    /// releases the sink.
+    let kex: EphemeralKeyExchange?
     var frames: [CANFrame] = []
 
-    init(fd: Bool, random: @escaping SecureSession.RandomSource,
+    init(fd: Bool, ephemeral: Bool, random: @escaping SecureSession.RandomSource,
          onEvent: (@Sendable (SecureSession.Event) -> Void)?) {
         self.fd = fd
         self.random = random
         self.onEvent = onEvent
+        kex = ephemeral ? EphemeralKeyExchange() : nil
         frames.reserveCapacity(16)   // one message is at most 16 frames
     }
 

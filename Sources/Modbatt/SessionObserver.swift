@@ -29,6 +29,10 @@ public struct SessionObserver: ~Copyable {
         case reply
         /// A FINISH whose MAC verified: new session keys from here on.
         case finish
+        /// A FINISH whose MAC verified, of a handshake with an ephemeral
+        /// exchange: its keys cannot be derived from the pair secret, so
+        /// nothing after it can be read (forward secrecy, PROTOCOL.md 6.6).
+        case ephemeralFinish
     }
 
     /// A whole message that checked out.
@@ -147,6 +151,7 @@ public struct SessionObserver: ~Copyable {
         case MB_OBS_HS_HELLO: .hello
         case MB_OBS_HS_REPLY: .reply
         case MB_OBS_HS_FINISH: .finish
+        case MB_OBS_HS_EPHEMERAL: .ephemeralFinish
         default: nil
         }
         let bytes: [UInt8]? = step == nil

@@ -85,9 +85,14 @@ final class MessageVerifier {
                         text: "REFUSED \(name): \(why)")
         case .message(let m):
             if let step = m.handshake {
-                if step == .finish { handshakesVerified += 1 }
-                let what = step == .hello ? "key id \(observer.keyId)" : step == .reply ? "MAC verified"
-                    : "MAC verified, session keys derived"
+                if step == .finish || step == .ephemeralFinish { handshakesVerified += 1 }
+                let what = switch step {
+                case .hello: "key id \(observer.keyId)"
+                case .reply: "MAC verified"
+                case .finish: "MAC verified, session keys derived"
+                case .ephemeralFinish:
+                    "MAC verified; ephemeral key exchange: the session that follows cannot be read with the pair secret"
+                }
                 return note(MessageEntry(line: line, deviceId: Int(deviceId), name: name, result: "verified"),
                             text: "verified \(name): \(what)")
             }

@@ -71,6 +71,7 @@ struct KeysCommand: AsyncParsableCommand {
             lines.append("  protection: \(s.protection)")
             for p in s.pairs {
                 lines.append("  pair with device " + String(format: "0x%02x", p.peerId) + (p.controller ? " (this end controls)" : "")
+                             + (p.ephemeral ? " (ephemeral key exchange)" : "")
                              + ": key id \(p.keyId), secret fingerprint \(p.fingerprint)")
             }
             if s.pairs.isEmpty { lines.append("  no pairs") }

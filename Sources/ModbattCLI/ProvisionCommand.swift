@@ -34,6 +34,8 @@ struct ProvisionCommand: AsyncParsableCommand {
     @Option(help: "Seconds of encrypted traffic with the pack after pairing (0 = none).") var traffic = 1.0
     @Option(help: "Give up delivery and pairing after this many seconds.") var timeout = 120.0
     @Flag(help: "Print one JSON document instead of the summary.") var json = false
+    @Flag(help: "Add an ephemeral P-256 exchange to every app-pack handshake (forward secrecy; PROTOCOL.md 6.6). Recorded in the pack's key package.")
+    var ephemeralAppLink = false
     @Option(help: "File holding the passphrase that protects the app's signing key (default: $MODBATT_APP_PASSPHRASE).")
     var passphraseFile: String?
     @Flag(help: "Development only: protect the app's signing key with a key file beside it (whoever copies the folder has the key).")
@@ -85,6 +87,7 @@ struct ProvisionCommand: AsyncParsableCommand {
                                                           profile: pack.fd ? .fd : .classic)
         settings.timeout = .milliseconds(Int64(timeout * 1000))
         settings.appKeySource = keySource
+        settings.ephemeralAppLink = ephemeralAppLink
         if let creator = pack.creator { settings.creator = creator }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)

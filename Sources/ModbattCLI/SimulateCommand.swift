@@ -9,6 +9,8 @@ struct PackOptions: ParsableArguments {
     @Option(help: "Nominal bit rate (e.g. 500000, 500k, 1M).") var bitrate = BitRateArgument(500_000)
     @Option(help: "CAN FD data-phase bit rate (with --fd).") var dataBitrate = BitRateArgument(2_000_000)
     @Option(help: "Seed for faults and attacks: the same seed gives the same run.") var seed: UInt64 = 1
+    @Flag(help: "Provisioning flow: add an ephemeral P-256 exchange to the app-pack handshakes (forward secrecy; PROTOCOL.md 6.6).")
+    var ephemeralAppLink = false
     @Option(help: "Folder for the audit log and the provisioning registry (default: a new folder under the temporary directory).")
     var dir: String?
     @Flag(help: "Print one JSON document instead of the summary.") var json = false
@@ -36,6 +38,7 @@ struct PackOptions: ParsableArguments {
         s.dataBitrate = dataBitrate.value
         s.seconds = seconds
         s.seed = seed
+        s.ephemeralAppLink = ephemeralAppLink
         return s
     }
 }

@@ -54,6 +54,9 @@ struct AppSideConfiguration: Sendable {
     var logger: Logger
     /// How the app's key store (its signing key) is protected at rest.
     var appKeySource: StorageKeySource = .keyFile
+    /// The app↔pack pair adds an ephemeral key exchange to its handshakes
+    /// (forward secrecy, PROTOCOL.md 6.6); both key stores record it.
+    var ephemeralAppLink = false
 }
 
 /// The app's side of the flow (docs/PROVISIONING_FLOW.md §1): the bridge
@@ -289,7 +292,7 @@ actor AppSide {
                 state.lcts["app-pack"] = am.lctId
                 state.keyIds["app-pack"] = CCore.hex(kid)
                 packEntries.append(PackageEntry(peerId: 0, controller: false, keyId: kid, peerComponent: host.componentId,
-                                                material: am))
+                                                material: am, ephemeral: config.ephemeralAppLink))
                 var modulePackages: [(ProvisionedDevice, [UInt8])] = []
                 for p in pairs {
                     let m = materials[p.name]!
@@ -312,7 +315,8 @@ actor AppSide {
                                                   bootstrap: bootstrap, devicePub: packDevice.pub)
                 // The app's own record first (its pair secret with the pack), then the packages.
                 let rec = KeyRecord.build(binding: appKey, deviceId: 0, role: 2, version: version,
-                                          params: parameters, pairs: [(config.packId, true, appSecret)])
+                                          params: parameters,
+                                          pairs: [(config.packId, true, config.ephemeralAppLink, appSecret)])
                 try await app.install(rec)
                 try Data(packPkg).write(to: packageURL("pack", version: version), options: .atomic)
                 packageBytes["pack"] = packPkg.count

@@ -57,6 +57,9 @@ public struct SimulationConfiguration: Sendable {
     public var packageMode: PackageMode = .sealed
     /// Session parameters carried in every key package.
     public var parameters: CryptoParameters
+    /// The app↔pack pair adds an ephemeral key exchange to its handshakes
+    /// (forward secrecy, docs/PROTOCOL.md 6.6; module pairs never do).
+    public var ephemeralAppLink = false
     /// What tamper detection does.
     public var tamperPolicy: TamperPolicy = TamperPolicy()
     /// The bridge account (`creator`).

@@ -71,6 +71,9 @@ public struct TransportProvisioningConfiguration: Sendable {
     public var creator = "modbatt-app"
     /// Session parameters carried in every key package.
     public var parameters: CryptoParameters
+    /// The app↔pack pair adds an ephemeral key exchange to its handshakes
+    /// (forward secrecy, docs/PROTOCOL.md 6.6; module pairs never do).
+    public var ephemeralAppLink = false
     /// Give up delivery and pairing after this much time.
     public var timeout: Duration = .seconds(120)
     public var tamperPolicy = TamperPolicy()
@@ -135,7 +138,7 @@ public actor TransportProvisioning {
             creator: configuration.creator, seed: 1, packageMode: .sealed, parameters: configuration.parameters,
             tamperPolicy: configuration.tamperPolicy, provisioningTimeout: configuration.timeout,
             appCrashAfterFrames: nil, packId: layout.pack.deviceId, logger: configuration.logger,
-            appKeySource: configuration.appKeySource),
+            appKeySource: configuration.appKeySource, ephemeralAppLink: configuration.ephemeralAppLink),
             audit: audit, port: port)
         await appSide.app.setHelloRetry(ms: 1000)
     }

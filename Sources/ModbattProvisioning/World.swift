@@ -80,7 +80,8 @@ actor World {
             bridgeFailRate: faults.bridgeFailRate, packageMode: configuration.packageMode,
             parameters: configuration.parameters, tamperPolicy: configuration.tamperPolicy,
             provisioningTimeout: configuration.provisioningTimeout, appCrashAfterFrames: faults.appCrashAfterFrames,
-            packId: Self.packId, logger: configuration.logger), audit: audit, port: appBus)
+            packId: Self.packId, logger: configuration.logger, ephemeralAppLink: configuration.ephemeralAppLink),
+            audit: audit, port: appBus)
         factoryAppKey = await appSide.app.appKey.publicKey
         let packStorage = try DeviceStorage(directory: keyStoreDirectory, name: "pack", serial: Self.packSerial,
                                             deviceId: Self.packId, role: 0, factoryAppKey: factoryAppKey)

@@ -12,9 +12,9 @@ struct KeyStoreFileTests {
     /// A record with `n` pairs of fresh random secrets.
     static func record(_ s: DeviceStorage, version: UInt32, pairs n: Int) throws -> KeyRecord {
         let binding = try #require(s.binding)
-        var list: [(peer: UInt8, controller: Bool, secret: PairSecret)] = []
+        var list: [(peer: UInt8, controller: Bool, ephemeral: Bool, secret: PairSecret)] = []
         for i in 0..<n {
-            list.append((UInt8(0x10 + i), false,
+            list.append((UInt8(0x10 + i), false, i == 0,
                          PairSecret(keyId: [UInt8](repeating: UInt8(version), count: 3) + [UInt8(i)],
                                     secret: SecretBytes.random(count: 32))))
         }

@@ -86,4 +86,46 @@ struct SessionObserverTests {
         #expect(!wrongOutcomes.contains { if case .message = $0 { true } else { false } })
         #expect(wrongOutcomes.last == .refused(.invalidState, sender: .controller, type: .command, wholeMessage: true))
     }
+
+    /// A handshake and one command between two sessions, every frame as a tap saw it.
+    static func recordedSession(ephemeral: Bool) throws -> (frames: [CANFrame], delivered: [[UInt8]], helloFrames: Int) {
+        var ctl = try T.session(.controller, .classic) { $0.ephemeralKeyExchange = ephemeral }
+        var dev = try T.session(.device, .classic) { $0.ephemeralKeyExchange = ephemeral }
+        var hello: [CANFrame] = [], reply: [CANFrame] = [], finish: [CANFrame] = [], none: [CANFrame] = []
+        try ctl.start(now: 0, output: &hello)
+        _ = try T.deliver(hello, to: &dev, now: 1, answers: &reply)
+        _ = try T.deliver(reply, to: &ctl, now: 2, answers: &finish)
+        _ = try T.deliver(finish, to: &dev, now: 3, answers: &none)
+        var wire: [CANFrame] = []
+        try ctl.send(.command, payload: [2, 0], now: 4, output: &wire)
+        let got = try T.deliver(wire, to: &dev, now: 4, answers: &none)
+        return (hello + reply + finish + wire, got.map(\.payload), hello.count)
+    }
+
+    @Test("ephemeral key exchange: the pair talks; a tap holding the pair secret follows the handshake and reads nothing",
+          arguments: [false, true])
+    func ephemeralSessionsAreUnreadable(ephemeral: Bool) throws {
+        let (frames, delivered, helloFrames) = try Self.recordedSession(ephemeral: ephemeral)
+        #expect(delivered == [[2, 0]])
+        #expect(helloFrames == (ephemeral ? 14 : 6))          // 111-byte HELLO against 46 bytes
+        var tap = try SessionObserver(profile: .classic, deviceId: 0x05,
+                                      pairKeys: try T.pairKeys(device: true, halves: T.testHalves, salt: T.testSalt))
+        let seen = frames.compactMap { f -> SessionObserver.Observation? in
+            if case .message(let m) = tap.observe(f, now: 4) { m } else { nil }
+        }
+        #expect(seen.compactMap(\.handshake) == [.hello, .reply, ephemeral ? .ephemeralFinish : .finish])
+        #expect(seen.filter(\.encrypted).compactMap(\.plaintext) == (ephemeral ? [] : [[2, 0]]))
+    }
+
+    @Test("ephemeral key exchange: ends configured differently never establish; the responder refuses by policy")
+    func ephemeralMismatchIsRefused() throws {
+        for controllerEphemeral in [false, true] {
+            var ctl = try T.session(.controller, .classic) { $0.ephemeralKeyExchange = controllerEphemeral }
+            var dev = try T.session(.device, .classic) { $0.ephemeralKeyExchange = !controllerEphemeral }
+            var hello: [CANFrame] = [], reply: [CANFrame] = []
+            try ctl.start(now: 0, output: &hello)
+            #expect(throws: ModbattError.policy) { _ = try T.deliver(hello, to: &dev, now: 1, answers: &reply) }
+            #expect(reply.isEmpty)
+        }
+    }
 }

@@ -111,11 +111,14 @@ int mb_binding_key_id(const uint8_t pub[65], uint8_t id[8]);
                                 MB_KEYPKG_BODY_MAX + MB_KEYPKG_TAG_LEN + MB_P256_SIG_LEN)
 
 #define MB_KEYPKG_PAIR_CONTROLLER 0x01u  /**< entry flag: this device is the controller end */
+/** Entry flag: the pair's handshakes add an ephemeral key exchange
+ *  (mb_kex.h, docs/PROTOCOL.md 6.6); kept in the key store's pair flags. */
+#define MB_KEYPKG_PAIR_EPHEMERAL  0x02u
 
 /** One pair of the target device. All pointers borrowed. */
 typedef struct mb_keypkg_pair {
     uint8_t        peer_id;        /**< the peer's CAN device id */
-    uint8_t        flags;          /**< MB_KEYPKG_PAIR_CONTROLLER */
+    uint8_t        flags;          /**< MB_KEYPKG_PAIR_CONTROLLER, MB_KEYPKG_PAIR_EPHEMERAL */
     uint8_t        key_id[4];      /**< key id mb_pair_derive() must yield */
     const uint8_t *peer_comp;      /**< peer component id, 1..64 bytes */
     size_t         peer_comp_len;

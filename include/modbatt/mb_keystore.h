@@ -117,7 +117,8 @@ typedef struct mb_ks_params {
 /** One peer of this device. */
 typedef struct mb_ks_pair {
     uint8_t peer_id;                     /**< the pair's CAN device id */
-    uint8_t flags;                       /**< bit 0: this device is the controller end */
+    uint8_t flags;                       /**< bit 0: this device is the controller end;
+                                              bit 1: ephemeral key exchange (mb_keypkg.h) */
     uint8_t key_id[4];                   /**< public name of the pair key */
     uint8_t secret[MB_KS_SECRET_LEN];    /**< pair secret (see docs/PROVISIONING.md) */
 } mb_ks_pair;

@@ -16,6 +16,7 @@ enum FlowRunner {
         config.bitrate = settings.bitrate
         config.dataBitrate = settings.dataBitrate
         config.seed = settings.seed
+        config.ephemeralAppLink = settings.ephemeralAppLink
         var simLogger = logger
         simLogger.logLevel = max(logger.logLevel, .warning)
         config.logger = simLogger

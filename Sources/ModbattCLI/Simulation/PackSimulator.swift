@@ -17,6 +17,8 @@ struct SimulationSettings: Sendable {
     var corrupt = 0.0
     var replay = 0.0
     var seed: UInt64 = 1
+    /// The app-pack pair's handshakes add an ephemeral key exchange (flow demo).
+    var ephemeralAppLink = false
     var realtime = false
     var socketcand: (host: String, port: Int)?
     var attacks = false

@@ -216,6 +216,12 @@ struct PackageEntry {
     var keyId: [UInt8]
     var peerComponent: String
     var material: PairMaterial
+    /// The pair's handshakes add an ephemeral key exchange (PROTOCOL.md 6.6).
+    var ephemeral = false
+
+    var flags: UInt8 {
+        (controller ? UInt8(MB_KEYPKG_PAIR_CONTROLLER) : 0) | (ephemeral ? UInt8(MB_KEYPKG_PAIR_EPHEMERAL) : 0)
+    }
 }
 
 /// Session parameters carried in a package and kept in the key store.
@@ -309,7 +315,7 @@ enum KeyPackage {
                     for (i, e) in entries.enumerated() {
                         var pair = mb_keypkg_pair()
                         pair.peer_id = e.peerId
-                        pair.flags = e.controller ? UInt8(MB_KEYPKG_PAIR_CONTROLLER) : 0
+                        pair.flags = e.flags
                         withUnsafeMutableBytes(of: &pair.key_id) { dst in
                             for j in 0..<4 { dst[j] = e.keyId[j] }
                         }
@@ -459,6 +465,8 @@ final class KeyRecord: @unchecked Sendable {
     struct Pair: Sendable, Equatable {
         var peerId: UInt8
         var controller: Bool
+        /// Its handshakes add an ephemeral key exchange (PROTOCOL.md 6.6).
+        var ephemeral = false
         var keyId: [UInt8]
         /// Non-secret fingerprint of the pair secret.
         var fingerprint: String
@@ -479,8 +487,8 @@ final class KeyRecord: @unchecked Sendable {
     var pairs: [Pair] {
         (0..<Int(raw.pointee.pair_count)).map { i in
             withPair(i) { p, secret in
-                Pair(peerId: p.peer_id, controller: p.flags & 1 != 0,
-                     keyId: withUnsafeBytes(of: p.key_id) { Array($0) }, fingerprint: CCore.fingerprint(secret))
+                Pair(peerId: p.peer_id, controller: p.flags & UInt8(MB_KEYPKG_PAIR_CONTROLLER) != 0,
+                     ephemeral: p.flags & UInt8(MB_KEYPKG_PAIR_EPHEMERAL) != 0, keyId: withUnsafeBytes(of: p.key_id) { Array($0) }, fingerprint: CCore.fingerprint(secret))
             }
         }
     }
@@ -515,7 +523,7 @@ final class KeyRecord: @unchecked Sendable {
     /// A record with the given pairs (the app's own key store).
     static func build(binding: BindingKeyPair, deviceId: UInt8, role: UInt8, version: UInt32,
                       params: CryptoParameters,
-                      pairs: [(peer: UInt8, controller: Bool, secret: PairSecret)]) -> KeyRecord {
+                      pairs: [(peer: UInt8, controller: Bool, ephemeral: Bool, secret: PairSecret)]) -> KeyRecord {
         let r = initial(binding: binding, deviceId: deviceId, role: role)
         r.raw.pointee.package_version = version
         r.raw.pointee.params = params.c
@@ -525,7 +533,8 @@ final class KeyRecord: @unchecked Sendable {
             for (i, p) in pairs.enumerated() {
                 let e = all.baseAddress!.advanced(by: i * stride).assumingMemoryBound(to: mb_ks_pair.self)
                 e.pointee.peer_id = p.peer
-                e.pointee.flags = p.controller ? 1 : 0
+                e.pointee.flags = (p.controller ? UInt8(MB_KEYPKG_PAIR_CONTROLLER) : 0)
+                    | (p.ephemeral ? UInt8(MB_KEYPKG_PAIR_EPHEMERAL) : 0)
                 withUnsafeMutableBytes(of: &e.pointee.key_id) { d in for j in 0..<4 { d[j] = p.secret.keyId[j] } }
                 p.secret.secret.withUnsafeBytes { src in
                     withUnsafeMutableBytes(of: &e.pointee.secret) { $0.copyMemory(from: src) }

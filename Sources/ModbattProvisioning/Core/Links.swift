@@ -241,16 +241,24 @@ final class PairSession {
     final class Box {
         let sink: FrameSink
         var events: [Event] = []
-        init(fd: Bool) { sink = FrameSink(fd: fd) }
+        /// The ephemeral exchange's state, when the pair uses one; it must
+        /// outlive the C session, which `deinit` frees first.
+        let kex: EphemeralKeyExchange?
+
+        init(fd: Bool, ephemeral: Bool) {
+            sink = FrameSink(fd: fd)
+            kex = ephemeral ? EphemeralKeyExchange() : nil
+        }
     }
 
     init(role: SecureSession.Role, profile: SecureSession.Profile, deviceId: UInt8,
          secret: UnsafeRawBufferPointer, keyId: [UInt8], params: CryptoParameters,
-         handshakeTimeoutMs: UInt32 = 250, helloCounterBase: UInt64 = 0) throws(ModbattError) {
+         handshakeTimeoutMs: UInt32 = 250, helloCounterBase: UInt64 = 0,
+         ephemeral: Bool = false) throws(ModbattError) {
         self.deviceId = deviceId
         self.keyId = keyId
         self.role = role
-        box = Box(fd: profile == .fd)
+        box = Box(fd: profile == .fd, ephemeral: ephemeral)
         session = .allocate(capacity: 1)
         session.initialize(to: mb_session())
         aead = .allocate(capacity: 1)
@@ -271,6 +279,7 @@ final class PairSession {
         cfg.event = PairSession.eventThunk
         cfg.user = Unmanaged.passUnretained(box).toOpaque()
         cfg.aead = aead
+        cfg.kex = box.kex.map { UnsafeMutablePointer($0.opaque) }
         let code = keyId.withUnsafeBufferPointer { kid in
             mb_session_init_secret(session, &cfg, secret.bindMemory(to: UInt8.self).baseAddress, kid.baseAddress)
         }

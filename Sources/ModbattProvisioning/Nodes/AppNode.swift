@@ -91,7 +91,8 @@ actor AppNode {
         let params = rec.params
         session = rec.withPair(0) { _, secret in
             try? PairSession(role: .controller, profile: params.profile, deviceId: packId, secret: secret,
-                             keyId: pair.keyId, params: params, helloCounterBase: base)
+                             keyId: pair.keyId, params: params, helloCounterBase: base,
+                             ephemeral: pair.ephemeral)
         }
         guardState = PairGuard()
         establishedAt = nil

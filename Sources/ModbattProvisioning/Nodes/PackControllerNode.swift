@@ -114,7 +114,7 @@ actor PackControllerNode {
             let s: PairSession? = rec.withPair(i) { _, secret in
                 try? PairSession(role: p.controller ? .controller : .device, profile: params.profile,
                                  deviceId: p.controller ? p.peerId : rec.deviceId, secret: secret,
-                                 keyId: p.keyId, params: params, helloCounterBase: base)
+                                 keyId: p.keyId, params: params, helloCounterBase: base, ephemeral: p.ephemeral)
             }
             guard let s else { continue }
             if p.controller {

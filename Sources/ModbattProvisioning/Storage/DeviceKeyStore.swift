@@ -56,6 +56,8 @@ public enum DeviceKeyStore {
             public var peerId: UInt8
             /// This device is the controller end of the pair.
             public var controller: Bool
+            /// Its handshakes add an ephemeral key exchange (PROTOCOL.md 6.6).
+            public var ephemeral: Bool
             /// The pair key id (4 bytes, hex), the same on both ends.
             public var keyId: String
             /// Non-secret fingerprint of the stored pair secret.
@@ -105,8 +107,8 @@ public enum DeviceKeyStore {
         }
         out.appKeyId = record.appPub.map { CCore.hex(BindingKeyPair.keyId(of: $0)) }
         out.pairs = record.pairs.map {
-            Inspection.Pair(peerId: $0.peerId, controller: $0.controller, keyId: CCore.hex($0.keyId),
-                            fingerprint: $0.fingerprint)
+            Inspection.Pair(peerId: $0.peerId, controller: $0.controller, ephemeral: $0.ephemeral,
+                            keyId: CCore.hex($0.keyId), fingerprint: $0.fingerprint)
         }
         return out
     }

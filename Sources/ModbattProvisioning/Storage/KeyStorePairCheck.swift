@@ -94,10 +94,11 @@ extension KeyStoreSet {
         let (store, i) = end
         let params = store.record.params
         let keyId = store.record.pairs[i].keyId
+        let ephemeral = store.record.pairs[i].ephemeral
         let made: Result<PairSession, ModbattError> = store.record.withPair(i) { _, secret in
             Result { () throws(ModbattError) in
                 try PairSession(role: role, profile: params.profile, deviceId: pair.deviceId, secret: secret,
-                                keyId: keyId, params: params)
+                                keyId: keyId, params: params, ephemeral: ephemeral)
             }
         }
         return try made.get()
