@@ -6,27 +6,29 @@
  * completes only a handshake that the initiator completed with the same
  * keys, and forged or replayed handshake frames never establish anything.
  *
- * Input: start u8 (0 nobody started, 1 the controller, 2 the device, 3
- * both), profile bit, then bus operations.
+ * Input: start u8 (bits 0-1: 0 nobody started, 1 the controller, 2 the
+ * device, 3 both; bit 2: CAN FD; bit 3: both ends add the ephemeral key
+ * exchange, PROTOCOL.md 6.6), then bus operations.
  */
 #include "fuzz_twonode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static tn_world base[2], w;
+    static tn_world base[4], w;
     static int ready;
     fz_in in = { data, size };
     uint8_t start;
     unsigned p;
 
     if (!ready) {
-        tn_world_init(&base[0], MB_PROFILE_CLASSIC);
-        tn_world_init(&base[1], MB_PROFILE_FD);
+        for (p = 0; p < 4u; p++) {
+            tn_world_init(&base[p], (p & 1u) ? MB_PROFILE_FD : MB_PROFILE_CLASSIC, (int)(p >> 1));
+        }
         ready = 1;
     }
     start = fz_u8(&in);
-    p = (start >> 2) & 1u;
+    p = (start >> 2) & 3u;
     memcpy(&w, &base[p], sizeof(w));
     tn_fix_pointers(&w);
     if (start & 1u) {

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!ready) {
         for (p = 0; p < 2u; p++) {
-            tn_world_init(&base[p], p ? MB_PROFILE_FD : MB_PROFILE_CLASSIC);
+            tn_world_init(&base[p], p ? MB_PROFILE_FD : MB_PROFILE_CLASSIC, 0);
             tn_handshake(&base[p]);
             base[p].n[0].nhist = base[p].n[1].nhist = 0;
         }

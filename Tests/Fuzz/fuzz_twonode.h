@@ -51,6 +51,7 @@ typedef struct tn_node {
     uint8_t done_tx[32], done_rx[32];   /* epoch-0 keys at the last HS_DONE */
     uint8_t has_done;
     uint16_t cmd_next;            /* commands delivered from this node: serials at least this */
+    mb_kex kex;                   /* the ephemeral exchange, in worlds that use one */
 } tn_node;
 
 /* AES-GCM work contexts stay outside the worlds that inputs copy: they own
@@ -90,7 +91,7 @@ static void tn_event(void *user, const mb_event *ev)
     }
 }
 
-static void tn_node_init(tn_node *n, mb_role role, mb_profile profile)
+static void tn_node_init(tn_node *n, mb_role role, mb_profile profile, int ephemeral)
 {
     mb_session_cfg cfg;
     mb_pair_keys k;
@@ -109,22 +110,31 @@ static void tn_node_init(tn_node *n, mb_role role, mb_profile profile)
     cfg.rekey_after_msgs = 4u;
     cfg.rekey_after_ms = 4000u;
     cfg.grace_ms = 300u;
+    if (ephemeral) {
+        mb_kex_p256_init(&n->kex);
+        cfg.kex = &n->kex;
+    }
     FZ_CHECK(fz_pair_keys(role == MB_ROLE_DEVICE, &k) == 0);
     FZ_CHECK(mb_session_init(&n->s, &cfg, &k) == MB_OK);
     mb_pair_keys_wipe(&k);
 }
 
-/* cfg.user points into the node itself; re-aim it after copying a world. */
+/* cfg.user and cfg.kex point into the node itself; re-aim them after
+ * copying a world. */
 static void tn_fix_pointers(tn_world *w)
 {
     unsigned i;
     for (i = 0; i < 2u; i++) {
         w->n[i].s.cfg.user = &w->n[i];
         w->n[i].s.cfg.aead = &tn_aead[i];
+        if (w->n[i].s.cfg.kex != NULL) {
+            w->n[i].s.cfg.kex = &w->n[i].kex;
+        }
     }
 }
 
-static void tn_world_init(tn_world *w, mb_profile profile)
+/* ephemeral: both nodes add the ephemeral key exchange (PROTOCOL.md 6.6). */
+static void tn_world_init(tn_world *w, mb_profile profile, int ephemeral)
 {
     memset(w, 0, sizeof(*w));
     if (!tn_aead_ready) {
@@ -132,8 +142,8 @@ static void tn_world_init(tn_world *w, mb_profile profile)
         mb_aead_init(&tn_aead[1]);
         tn_aead_ready = 1;
     }
-    tn_node_init(&w->n[0], MB_ROLE_CONTROLLER, profile);
-    tn_node_init(&w->n[1], MB_ROLE_DEVICE, profile);
+    tn_node_init(&w->n[0], MB_ROLE_CONTROLLER, profile, ephemeral);
+    tn_node_init(&w->n[1], MB_ROLE_DEVICE, profile, ephemeral);
     w->now = 100000u;
 }
 
