@@ -30,6 +30,12 @@ public struct BridgeServerConfiguration: Sendable {
     /// bridge before it spoke `X-API-Key`.
     public var authSchemes: Set<BridgeAuthScheme>
     public var faults: FaultConfiguration
+    /// Faults aimed at given calls (a create that commits and loses its answer).
+    public var scriptedFaults: [ScriptedFault] = []
+    /// At most one LCT per pair that is not revoked (409 `LCT_EXISTS`). False
+    /// accepts another LCT for the pair, as a chain may: a client that blindly
+    /// retried a create would leave an orphan, which tests can then count.
+    public var oneLCTPerPair = true
     /// Requests per second over all clients before answering 429; nil = unlimited.
     public var rateLimitPerSecond: Double?
     /// Seconds a pairing challenge stays pending before it expires.

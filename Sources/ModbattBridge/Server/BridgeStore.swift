@@ -9,9 +9,12 @@ final class BridgeStore: Sendable {
     private let db: DatabaseQueue
     /// Pending challenges expire after this many seconds.
     let challengeLifetime: Int64
+    /// At most one LCT per pair that is not revoked (409 `LCT_EXISTS`); false
+    /// behaves like a chain that accepts another (tests of orphan recovery).
+    let oneLCTPerPair: Bool
 
     /// `path == nil`: an in-memory database (gone when the bridge stops).
-    init(path: String?, challengeLifetime: Int64 = 300) throws {
+    init(path: String?, challengeLifetime: Int64 = 300, oneLCTPerPair: Bool = true) throws {
         var config = Configuration()
         config.label = "modbatt-bridge"
         config.busyMode = .timeout(5)
@@ -21,6 +24,7 @@ final class BridgeStore: Sendable {
             db = try DatabaseQueue(configuration: config)
         }
         self.challengeLifetime = challengeLifetime
+        self.oneLCTPerPair = oneLCTPerPair
         try Self.migrator.migrate(db)
     }
 
@@ -155,7 +159,7 @@ final class BridgeStore: Sendable {
         let pair = Self.pairKey(r.componentA, r.componentB)
         return try await db.write { db in
             try Self.requireComponents(db, r.componentA, r.componentB)
-            if let existing = try String.fetchOne(
+            if oneLCTPerPair, let existing = try String.fetchOne(
                 db, sql: "SELECT lct_id FROM lcts WHERE pair_key = ? AND status != 'revoked'", arguments: [pair]) {
                 throw APIError(.conflict, "LCT_EXISTS", "an LCT for this component pair already exists",
                                details: "lct_id \(existing)", existingId: existing)
@@ -176,6 +180,17 @@ final class BridgeStore: Sendable {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM lcts WHERE lct_id = ?", arguments: [id])
             else { throw APIError.lctNotFound(id) }
             return Self.lct(row)
+        }
+    }
+
+    /// Every LCT the component is part of, either side, oldest first
+    /// (the chain's "component relationships" query).
+    func relationships(of componentId: String) async throws -> [LCT] {
+        try await db.read { db in
+            try Self.requireComponents(db, componentId)
+            return try Row.fetchAll(db, sql: """
+                SELECT * FROM lcts WHERE component_a = ? OR component_b = ? ORDER BY created_at, rowid
+                """, arguments: [componentId, componentId]).map(Self.lct)
         }
     }
 

@@ -93,6 +93,11 @@ public final class EmbeddedBridge: Sendable {
         store.close()
     }
 
+    /// The LCTs a component is part of (for tests: counting orphans).
+    public func relationships(of componentId: String) async throws -> [LCT] {
+        try await store.relationships(of: componentId)
+    }
+
     /// Number of registered components and LCTs (for tests and the demo).
     public func counts() async throws -> (components: Int, lcts: Int) {
         (try await store.componentCount(), try await store.lctCount())
@@ -108,7 +113,8 @@ public final class EmbeddedBridge: Sendable {
         case .defaultFile: path = try DataDirectory.file("bridge.sqlite")
         }
         do {
-            return try BridgeStore(path: path, challengeLifetime: Int64(configuration.challengeLifetimeSeconds))
+            return try BridgeStore(path: path, challengeLifetime: Int64(configuration.challengeLifetimeSeconds),
+                                   oneLCTPerPair: configuration.oneLCTPerPair)
         } catch {
             throw BridgeServerError.database(path: path ?? ":memory:", reason: "\(error)")
         }
@@ -123,6 +129,9 @@ public final class EmbeddedBridge: Sendable {
         router.add(middleware: RequestLogMiddleware(logger: logger))
         if configuration.faults.isActive {
             router.add(middleware: FaultMiddleware(injector: FaultInjector(configuration.faults), logger: logger))
+        }
+        if !configuration.scriptedFaults.isEmpty {
+            router.add(middleware: ScriptedFaultMiddleware(faults: configuration.scriptedFaults, logger: logger))
         }
         if let rate = configuration.rateLimitPerSecond, rate > 0 {
             router.add(middleware: RateLimitMiddleware(limiter: RateLimiter(perSecond: rate),

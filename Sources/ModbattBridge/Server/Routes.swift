@@ -24,6 +24,10 @@ struct BridgeRoutes: Sendable {
         router.get("/api/v1/components/:id") { _, context in
             try json(try await store.component(try parameter(context, "id")))
         }
+        router.get("/api/v1/components/:id/relationships") { _, context in
+            let id = try parameter(context, "id")
+            return try json(ComponentRelationships(relationships: try await store.relationships(of: id)))
+        }
         router.post("/api/v1/lct/create") { request, _ in
             let body = try await decode(CreateLCTRequest.self, request)
             try require(body.creator, "creator")
