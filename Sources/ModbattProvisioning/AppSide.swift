@@ -469,14 +469,24 @@ actor AppSide {
             let result: LCTProvisioning
             do {
                 result = try await provisioner.ensureLCT(componentA: a, componentB: b, context: "modbatt-pack")
-            } catch let e as BridgeError where e.status == 409 && e.existingId != nil {
-                // Created on the bridge but the answer was lost (a retried request, a crash):
-                // nobody holds its halves. Revoke it and create the pair's LCT again.
+            } catch let e as BridgeError where (e.status == 409 || e.kind == .keyHalvesLost) && e.existingId != nil {
+                // Created on the bridge but the answer was lost (a retried request, a crash; the
+                // client found it by lookup: .keyHalvesLost): nobody holds its halves. Revoke it
+                // and create the pair's LCT again.
                 revoked += 1
                 try await revoke(e.existingId!, reason: "key halves never received", client)
                 _ = try? await audit.record("lct_revoked", [
                     "pair": .string(name), "lct_id": .string(e.existingId!), "reason": "halves never received"])
                 continue
+            } catch let e as BridgeError where e.kind == .unresolvedLCT {
+                // The create may have left an LCT behind and the lookup could not tell: a durable trace.
+                for u in e.unresolvedLCTs {
+                    _ = try? await audit.record("lct_unresolved", [
+                        "pair": .string(name), "component_a": .string(u.componentA), "component_b": .string(u.componentB),
+                        "context": .string(u.context), "create_failure": .string(u.createFailure),
+                        "lookup_failure": .string(u.lookupFailure)])
+                }
+                throw e
             }
             switch result {
             case .created(let c):

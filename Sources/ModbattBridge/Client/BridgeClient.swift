@@ -23,7 +23,7 @@ public final class BridgeClient: Sendable {
     public let configuration: BridgeClientConfiguration
     private let http: HTTPClient
     private let base: String
-    private let logger: Logger
+    let logger: Logger
     private let jitter: NIOLockedValueBox<SeededRandom?>
     private let isShutDown = NIOLockedValueBox(false)
 
@@ -89,19 +89,6 @@ public final class BridgeClient: Sendable {
 
     // MARK: LCTs
 
-    /// Create the LCT of a pair; the answer carries its two key halves, once.
-    public func createLCT(_ request: CreateLCTRequest) async throws -> CreatedLCT {
-        let endpoint = "POST /api/v1/lct/create"
-        var raw = try await send(.POST, "/api/v1/lct/create", body: try encode(request, endpoint))
-        defer { Self.wipe(&raw) }
-        let created = try CreatedLCT.decode(raw, endpoint: endpoint)
-        logger.info("LCT created", metadata: [
-            "lct_id": "\(created.lct.lctId)", "device_key": "\(created.deviceKeyHalf.fingerprint)",
-            "lct_key": "\(created.lctKeyHalf.fingerprint)",
-        ])
-        return created
-    }
-
     public func lct(id: String) async throws -> LCT {
         try await call(.GET, "/api/v1/lct/" + escape(id), body: Optional<Int>.none)
     }
@@ -134,100 +121,125 @@ public final class BridgeClient: Sendable {
 
     // MARK: Transport
 
-    private func call<Body: Encodable, Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: Body?) async throws -> Answer {
+    func call<Body: Encodable, Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: Body?,
+                                                  deadline: ContinuousClock.Instant? = nil) async throws -> Answer {
         let endpoint = "\(method.rawValue) \(Self.template(path))"
         let data = try body.map { try encode($0, endpoint) }
-        let raw = try await send(method, path, body: data)
+        let raw = try await send(method, path, body: data, deadline: deadline)
         do { return try BridgeJSON.decodeAnswer(Answer.self, from: raw) } catch {
             throw BridgeError(kind: .invalidResponse, endpoint: endpoint, status: 200,
                               message: "unexpected answer: \(BridgeJSON.describe(error))")
         }
     }
 
-    private func encode(_ body: some Encodable, _ endpoint: String) throws -> Data {
+    func encode(_ body: some Encodable, _ endpoint: String) throws -> Data {
         do { return try BridgeJSON.encode(body) } catch {
             throw BridgeError(kind: .configuration, endpoint: endpoint, message: "cannot encode the request")
         }
     }
 
-    /// One call with retries; returns the 2xx body.
-    func send(_ method: HTTPMethod, _ path: String, body: Data?) async throws -> Data {
+    /// One call with retries; returns the 2xx body. Only for calls that may
+    /// be sent again safely (reads, registration: see `createOrRecoverLCT`).
+    func send(_ method: HTTPMethod, _ path: String, body: Data?,
+              deadline: ContinuousClock.Instant? = nil) async throws -> Data {
         let endpoint = "\(method.rawValue) \(Self.template(path))"
-        let policy = configuration.retry
-        let clock = ContinuousClock()
-        let deadline = clock.now + policy.totalTimeout
+        let deadline = deadline ?? ContinuousClock.now + configuration.retry.totalTimeout
         var attempt = 0
         while true {
             attempt += 1
-            let remaining = clock.now.duration(to: deadline)
-            let attemptTimeout = min(configuration.requestTimeout, remaining)
-            var failure = BridgeError(kind: .transport, endpoint: endpoint, message: "no attempt made")
-            var retryAfter: Duration?
-            do {
-                try Task.checkCancellation()
-                var request = HTTPClientRequest(url: base + path)
-                request.method = method
-                request.headers.add(name: "Accept", value: "application/json")
-                request.headers.add(name: "User-Agent", value: "modbatt-bridge-client/1")
-                if let token = configuration.token {
-                    let auth = configuration.authScheme.header(token: token)
-                    request.headers.add(name: auth.name, value: auth.value)
-                }
-                if let body {
-                    request.headers.add(name: "Content-Type", value: "application/json")
-                    request.body = .bytes(ByteBuffer(bytes: body))
-                }
-                let response = try await http.execute(request, timeout: TimeAmount(attemptTimeout))
-                var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
-                let status = Int(response.status.code)
-                logger.debug("bridge call", metadata: ["endpoint": "\(endpoint)", "status": "\(status)", "attempt": "\(attempt)"])
-                if (200..<300).contains(status) {
-                    let data = Data(buffer.readableBytesView)
-                    _ = buffer.withUnsafeMutableReadableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
-                    return data
-                }
-                let errorBody = try? BridgeJSON.decode(BridgeErrorBody.self, from: Data(buffer.readableBytesView))
-                failure = BridgeError(
-                    kind: .http, endpoint: endpoint, status: status, code: errorBody?.code.nilIfEmpty,
-                    message: errorBody?.error.nilIfEmpty ?? response.status.reasonPhrase,
-                    details: errorBody?.details, existingId: errorBody?.existingId, attempts: attempt)
-                guard RetryPolicy.isRetryable(status: status) else { throw failure }
-                if status == 429 || status == 503 {
-                    retryAfter = RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After"))
-                }
-            } catch let error as BridgeError {
-                throw error
-            } catch {
-                if error is CancellationError || Task.isCancelled {
-                    throw BridgeError(kind: .cancelled, endpoint: endpoint, message: "cancelled", attempts: attempt)
-                }
-                let classified = Self.classify(error, endpoint: endpoint, attempt: attempt)
-                guard classified.retryable else { throw classified.error }
-                failure = classified.error
+            switch try await self.attempt(method, path, body: body, endpoint: endpoint, number: attempt, deadline: deadline) {
+            case .answer(let data):
+                return data
+            case .failed(let failure, .final):
+                throw failure
+            case .failed(let failure, let kind):
+                try await pause(afterAttempt: attempt, failure: failure, retryAfter: kind.retryAfter, deadline: deadline)
             }
+        }
+    }
 
-            // Another attempt, if the policy and the time left allow one.
-            guard attempt < policy.maxAttempts else { throw failure }
-            let wait = jitter.withLockedValue { seeded -> Duration in
-                if seeded != nil { return policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &seeded!) }
-                var system = SystemRandomNumberGenerator()
-                return policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &system)
+    /// One HTTP attempt, bounded by the request timeout and the call's deadline.
+    func attempt(_ method: HTTPMethod, _ path: String, body: Data?, endpoint: String, number attempt: Int,
+                 deadline: ContinuousClock.Instant) async throws -> AttemptOutcome {
+        let attemptTimeout = min(configuration.requestTimeout, ContinuousClock.now.duration(to: deadline))
+        do {
+            try Task.checkCancellation()
+            let response = try await http.execute(request(method, path, body: body), timeout: TimeAmount(attemptTimeout))
+            var buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
+            let status = Int(response.status.code)
+            logger.debug("bridge call", metadata: ["endpoint": "\(endpoint)", "status": "\(status)", "attempt": "\(attempt)"])
+            if (200..<300).contains(status) {
+                let data = Data(buffer.readableBytesView)
+                _ = buffer.withUnsafeMutableReadableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                return .answer(data)
             }
-            let left = clock.now.duration(to: deadline)
-            guard (wait < left) && (left > .milliseconds(1)) else {
-                var out = failure
-                if out.kind != .http || out.status == 429 {
-                    out.message += "; no time left to retry within \(policy.totalTimeout)"
-                }
-                throw out
-            }
-            logger.info("bridge call failed, retrying", metadata: [
-                "endpoint": "\(endpoint)", "attempt": "\(attempt)", "status": "\(failure.status.map(String.init) ?? "-")",
-                "wait_ms": "\(wait.nanoseconds / 1_000_000)",
-            ])
-            do { try await Task.sleep(for: wait) } catch {
+            return Self.httpFailure(response, body: Data(buffer.readableBytesView), endpoint: endpoint, attempt: attempt)
+        } catch let error as BridgeError {
+            throw error
+        } catch {
+            if error is CancellationError || Task.isCancelled {
                 throw BridgeError(kind: .cancelled, endpoint: endpoint, message: "cancelled", attempts: attempt)
             }
+            let classified = Self.classify(error, endpoint: endpoint, attempt: attempt)
+            return .failed(classified.error, classified.retryable ? .forTransport(error) : .final)
+        }
+    }
+
+    /// A non-2xx answer as an error with the service's code and text.
+    private static func httpFailure(_ response: HTTPClientResponse, body: Data, endpoint: String,
+                                    attempt: Int) -> AttemptOutcome {
+        let status = Int(response.status.code)
+        let errorBody = try? BridgeJSON.decode(BridgeErrorBody.self, from: body)
+        let failure = BridgeError(
+            kind: .http, endpoint: endpoint, status: status, code: errorBody?.code.nilIfEmpty,
+            message: errorBody?.error.nilIfEmpty ?? response.status.reasonPhrase,
+            details: errorBody?.details, existingId: errorBody?.existingId, attempts: attempt)
+        let retryAfter = (status == 429 || status == 503)
+            ? RetryPolicy.parseRetryAfter(response.headers.first(name: "Retry-After")) : nil
+        return .failed(failure, .forStatus(status, retryAfter: retryAfter))
+    }
+
+    private func request(_ method: HTTPMethod, _ path: String, body: Data?) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "modbatt-bridge-client/1")
+        if let token = configuration.token {
+            let auth = configuration.authScheme.header(token: token)
+            request.headers.add(name: auth.name, value: auth.value)
+        }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        return request
+    }
+
+    /// Wait before attempt `attempt + 1`, or throw `failure` when the policy
+    /// or the time left allows no further attempt.
+    func pause(afterAttempt attempt: Int, failure: BridgeError, retryAfter: Duration?,
+               deadline: ContinuousClock.Instant) async throws {
+        let policy = configuration.retry
+        guard attempt < policy.maxAttempts else { throw failure }
+        let wait = jitter.withLockedValue { seeded -> Duration in
+            if seeded != nil { return policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &seeded!) }
+            var system = SystemRandomNumberGenerator()
+            return policy.delay(afterAttempt: attempt, retryAfter: retryAfter, using: &system)
+        }
+        let left = ContinuousClock.now.duration(to: deadline)
+        guard (wait < left) && (left > .milliseconds(1)) else {
+            var out = failure
+            if out.kind != .http || out.status == 429 {
+                out.message += "; no time left to retry within \(policy.totalTimeout)"
+            }
+            throw out
+        }
+        logger.info("bridge call failed, retrying", metadata: [
+            "endpoint": "\(failure.endpoint)", "attempt": "\(attempt)", "status": "\(failure.status.map(String.init) ?? "-")",
+            "wait_ms": "\(wait.nanoseconds / 1_000_000)",
+        ])
+        do { try await Task.sleep(for: wait) } catch {
+            throw BridgeError(kind: .cancelled, endpoint: failure.endpoint, message: "cancelled", attempts: attempt)
         }
     }
 
@@ -274,7 +286,7 @@ public final class BridgeClient: Sendable {
         return path
     }
 
-    private func escape(_ id: String) -> String {
+    func escape(_ id: String) -> String {
         var allowed = CharacterSet.urlPathAllowed
         allowed.remove(charactersIn: "/?#%")
         return id.addingPercentEncoding(withAllowedCharacters: allowed) ?? id

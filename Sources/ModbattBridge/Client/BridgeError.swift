@@ -19,6 +19,12 @@ public struct BridgeError: Error, Sendable, Equatable, CustomStringConvertible {
         case registry
         /// The call was cancelled.
         case cancelled
+        /// A create's answer was lost but the LCT it made was found
+        /// (`existingId`); its key halves are gone: revoke it, create again.
+        case keyHalvesLost
+        /// A create's outcome is unknown and the lookup failed: an orphan
+        /// LCT may exist (`unresolvedLCTs` says which pair).
+        case unresolvedLCT
     }
 
     public var kind: Kind
@@ -36,6 +42,8 @@ public struct BridgeError: Error, Sendable, Equatable, CustomStringConvertible {
     public var existingId: String?
     /// Attempts made (1 = no retry).
     public var attempts: Int
+    /// Creates that may have left an LCT behind (kind `.unresolvedLCT`).
+    public var unresolvedLCTs: [UnresolvedLCT] = []
 
     public init(kind: Kind, endpoint: String, status: Int? = nil, code: String? = nil, message: String,
                 details: String? = nil, existingId: String? = nil, attempts: Int = 1) {

@@ -70,8 +70,11 @@ public final class Provisioner: Sendable {
     /// `.created` carries the key halves (the only time they exist);
     /// `.alreadyProvisioned` means they were handed out on an earlier run. A
     /// pair with an LCT on the bridge that this registry does not know fails
-    /// with 409 `LCT_EXISTS`: its halves cannot be fetched again, so revoke
-    /// it and provision again.
+    /// with 409 `LCT_EXISTS`, or `.keyHalvesLost` when this very call's
+    /// answer was lost and the client found the LCT by lookup (`existingId`
+    /// either way): its halves cannot be fetched again, so revoke it and
+    /// provision again. `.unresolvedLCT` (with `unresolvedLCTs`): the answer
+    /// was lost and the lookup failed, so an orphan LCT may exist.
     public func ensureLCT(componentA: String, componentB: String, context: String = "modbatt",
                           proxyId: String? = nil) async throws -> LCTProvisioning {
         let key = "lct|" + ProvisioningRegistry.pairKey(componentA, componentB)
