@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Modbatt
 @testable import ModbattProvisioning
 
 /// The app-pack pair's optional ephemeral key exchange (docs/PROTOCOL.md 6.6,
@@ -29,5 +30,20 @@ struct EphemeralLinkTests {
             #expect(flags["pack"]?.count == 3)
             #expect(stores.filter { $0.device.hasPrefix("module") }.allSatisfy { $0.pairs.allSatisfy { !$0.ephemeral } })
         }
+    }
+
+    @Test("an ephemeral pair waits 2 s for each handshake step (the pack's 0.82 s of P-256), a pre-shared one 250 ms",
+          arguments: [false, true])
+    func handshakeStepTimeout(ephemeral: Bool) throws {
+        let secret = [UInt8](repeating: 0x5A, count: 32)
+        let s = try secret.withUnsafeBytes { raw throws(ModbattError) in
+            try PairSession(role: .controller, profile: .classic, deviceId: 0x01, secret: raw, keyId: [1, 2, 3, 4],
+                            params: CryptoParameters(), ephemeral: ephemeral)
+        }
+        try s.start(now: 0)
+        let waits: UInt32 = ephemeral ? PairSession.ephemeralHandshakeTimeoutMs : 250
+        #expect(s.poll(now: waits) == nil)                 // still waiting for the REPLY
+        #expect(s.poll(now: waits + 1) == .timeout)
+        #expect(PairSession.ephemeralHandshakeTimeoutMs >= 1500)   // above the measured 0.82 s, with margin
     }
 }

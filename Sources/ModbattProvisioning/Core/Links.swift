@@ -214,6 +214,13 @@ final class XferReceiver {
 /// key id a key store keeps (mb_session_init_secret). Same behaviour as
 /// `SecureSession`, which starts from derived `PairKeys`.
 final class PairSession {
+    /// An ephemeral pair's handshake step timeout (both ends), and the least
+    /// time between HELLO retries: the pack controller answers a HELLO, and
+    /// takes its FINISH, after two P-256 scalar multiplications, 0.82 s
+    /// measured on the STM32WB55 at 64 MHz (docs/PROTOCOL.md 6.6). A shorter
+    /// wait fails every handshake, and a sooner retry restarts its work.
+    static let ephemeralHandshakeTimeoutMs: UInt32 = 2000
+
     struct Event: Sendable {
         var kind: SecureSession.Event.Kind
         var deviceId: UInt8
@@ -253,7 +260,7 @@ final class PairSession {
 
     init(role: SecureSession.Role, profile: SecureSession.Profile, deviceId: UInt8,
          secret: UnsafeRawBufferPointer, keyId: [UInt8], params: CryptoParameters,
-         handshakeTimeoutMs: UInt32 = 250, helloCounterBase: UInt64 = 0,
+         handshakeTimeoutMs: UInt32? = nil, helloCounterBase: UInt64 = 0,
          ephemeral: Bool = false) throws(ModbattError) {
         self.deviceId = deviceId
         self.keyId = keyId
@@ -270,7 +277,7 @@ final class PairSession {
         cfg.role = role == .controller ? MB_ROLE_CONTROLLER : MB_ROLE_DEVICE
         cfg.profile = profile == .fd ? MB_PROFILE_FD : MB_PROFILE_CLASSIC
         cfg.device_id = deviceId
-        cfg.hs_timeout_ms = handshakeTimeoutMs
+        cfg.hs_timeout_ms = handshakeTimeoutMs ?? (ephemeral ? Self.ephemeralHandshakeTimeoutMs : 250)
         cfg.hello_counter_base = helloCounterBase
         if params.rekeyAfterMs > 0 { cfg.rekey_after_ms = params.rekeyAfterMs } else { cfg.rekey_after_ms = 0 }
         if params.rekeyAfterMessages > 0 { cfg.rekey_after_msgs = UInt64(params.rekeyAfterMessages) }

@@ -65,6 +65,8 @@ actor AppNode {
     func setHelloRetry(ms: UInt32) { helloRetryMs = ms }
 
     init(node: any FramePort, audit: AuditLog, appKey: BindingKeyPair, storage: DeviceStorage, packId: UInt8,
+    /// The pair with the pack adds the ephemeral exchange: HELLOs wait longer.
+    private var ephemeralPair = false
          policy: TamperPolicy) {
         self.node = node
         self.audit = audit
@@ -96,6 +98,7 @@ actor AppNode {
         }
         guardState = PairGuard()
         establishedAt = nil
+        ephemeralPair = pair.ephemeral
         helloAttempts = 0
         nextHello = nil
     }
@@ -186,7 +189,7 @@ actor AppNode {
                     nextHello = nil
                 } else {
                     helloAttempts += 1
-                    nextHello = now &+ helloRetryMs
+                    nextHello = now &+ (ephemeralPair ? max(helloRetryMs, PairSession.ephemeralHandshakeTimeoutMs) : helloRetryMs)
                     try? s.start(now: now)
                     out += s.takeFrames()
                     handleEvents(s, now: now)
