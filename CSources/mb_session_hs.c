@@ -362,8 +362,8 @@ static int on_reply(mb_session *s, const uint8_t *msg, size_t len, uint32_t now_
         ret = mbs_hs_check_reply(s->pair_secret, s->key_id, s->cfg.device_id, s->cfg.role,
                                  hello, hello_len, msg, len, keys, mac);
     }
-    if (ret == MB_OK && eph) {
-        ret = mix_ephemeral(s, msg, keys);
+    if (ret == MB_OK && eph && (ret = mix_ephemeral(s, msg, keys)) != MB_OK) {
+        hs_reset(s);           /* an authentic REPLY with an unusable key: this handshake is over */
     }
     if (ret == MB_OK) {
         ret = mbs_send_wire(s, mb_msg_id(s->cfg.role, MB_MSG_FINISH), false, mac, sizeof(mac));

@@ -444,6 +444,42 @@ static void test_bad_point_from_key_holder(void)
     teardown();
 }
 
+/* An authentic REPLY (MAC_R under the pair's keys) whose Q_R is not a
+ * point: the initiator ends this handshake cleanly and can start again. */
+static void test_bad_reply_point_from_key_holder(void)
+{
+    uint8_t hello[MB_MSG_WIRE_MAX], reply[MB_SESSION_REPLY_EPH_LEN], keys[MBS_HS_KEYS_LEN];
+    mb_frame f[16];
+    size_t i, n, hello_len;
+    setup(MB_PROFILE_CLASSIC, 1, 1);
+    memset(&rec, 0, sizeof(rec));
+    MBT_EQ_INT(mb_session_start(&ctl.s, 0), MB_OK);
+    for (i = 0; i < ctl.out.n; i++) {
+        rec.f[rec.n++] = ctl.out.f[i];
+    }
+    ctl.out.n = 0;
+    hello_len = recorded_message(MB_MSG_HELLO, hello);
+    memset(reply, 0x33, sizeof(reply));
+    reply[0] = MB_PROTO_VERSION;
+    reply[1] = MB_SESSION_FLAG_EPHEMERAL;
+    memcpy(reply + 2, ctl.s.key_id, MB_KEY_ID_LEN);
+    reply[MBS_REPLY_EPH_OFF] = 0x04;
+    memset(reply + MBS_REPLY_EPH_OFF + 1, 0xFF, 64);        /* not on the curve */
+    MBT_EQ_INT(mbs_hs_keys(ctl.s.pair_secret, ctl.s.key_id, hello + 6, reply + 6, 0x05,
+                           MB_ROLE_CONTROLLER, keys), MB_OK);
+    MBT_EQ_INT(mbs_hs_mac(keys, "mb1 resp", hello, hello_len, reply, MBS_MAC_OFF(sizeof(reply)),
+                          reply + MBS_MAC_OFF(sizeof(reply))), MB_OK);
+    n = t_frames_of(MB_ROLE_DEVICE, MB_MSG_REPLY, reply, sizeof(reply), f);
+    MBT_EQ_INT(feed(&ctl, f, n), MB_ERR_INVALID_ARG);
+    MBT_EQ_INT((int)t_count_ev(&ctl, MB_EV_HS_FAILED, MB_ERR_INVALID_ARG), 1);
+    MBT_EQ_INT(ctl.s.hs.state, MBS_HS_IDLE);                 /* over, not stuck waiting */
+    MBT_EQ_INT((int)ctl.out.n, 0);                           /* no FINISH */
+    MBT_CHECK(all_zero(kex_ctl.k.priv, MB_KEX_PRIV_LEN));
+    MBT_EQ_INT(t_connect(&ctl, &dev, 200), 0);
+    mb_wipe(keys, sizeof(keys));
+    teardown();
+}
+
 static void test_keypair_failure_and_config(void)
 {
     mb_session_cfg cfg;
@@ -491,6 +527,7 @@ int main(void)
     MBT_RUN(test_flag_cannot_be_stripped);
     MBT_RUN(test_both_ends_must_agree);
     MBT_RUN(test_bad_point_from_key_holder);
+    MBT_RUN(test_bad_reply_point_from_key_holder);
     MBT_RUN(test_keypair_failure_and_config);
     MBT_RUN(test_every_handshake_is_fresh);
     return mbt_finish("test_ephemeral");
