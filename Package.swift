@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "CModbatt",
             path: ".",
-            exclude: ["CSources/Makefile", "CSources/config", "CSources/README.md"],
+            exclude: ["CSources/Makefile", "CSources/modbatt.mk", "CSources/config", "CSources/README.md"],
             sources: ["CSources"],
             publicHeadersPath: "include",
             linkerSettings: [.linkedLibrary("mbedcrypto")]

@@ -261,7 +261,7 @@ static void pack_33_pairs(void)
         }
         memset(&e[i], 0, sizeof(e[i]));
         e[i].peer_id = (uint8_t)i;
-        e[i].flags = i == 0 ? 0 : MB_KEYPKG_PAIR_CONTROLLER;
+        e[i].flags = (uint8_t)(i == 0 ? 0 : MB_KEYPKG_PAIR_CONTROLLER);
         e[i].peer_comp = (const uint8_t *)peers[i]; e[i].peer_comp_len = strlen(peers[i]);
         e[i].lct_id = (const uint8_t *)lcts[i]; e[i].lct_id_len = strlen(lcts[i]);
         e[i].half_1 = halves[i][0]; e[i].half_2 = halves[i][1]; e[i].salt = salts[i];
@@ -797,22 +797,22 @@ static void seal_argument_errors(void)
 static void report_roundtrip_and_errors(void)
 {
     static uint8_t rep[MB_REPORT_MAX], good[MB_REPORT_MAX], pt[MB_REPORT_PT_MAX];
-    uint8_t dev_priv[32], dev_pub[65], app_priv[32], app_pub[65], o_priv[32], o_pub[65];
+    uint8_t dev_priv[32], dev_pub[65], a_priv[32], a_pub[65], o_priv[32], o_pub[65];
     const char *msg = "delivery ok: package 7, 33 pairs stored, generation 12";
     mb_report_info in, got;
     size_t len, n, i;
     unsigned wrong = 0;
 
     MBT_EQ_INT(mb_binding_generate(RNG, dev_priv, dev_pub), MB_OK);
-    MBT_EQ_INT(mb_binding_generate(RNG, app_priv, app_pub), MB_OK);
+    MBT_EQ_INT(mb_binding_generate(RNG, a_priv, a_pub), MB_OK);
     MBT_EQ_INT(mb_binding_generate(RNG, o_priv, o_pub), MB_OK);
     memset(&in, 0, sizeof(in));
     in.type = MB_REPORT_DELIVERY; in.device_id = 1; in.sequence = 42;
-    MBT_EQ_INT(mb_report_seal(&in, (const uint8_t *)msg, strlen(msg), app_pub, dev_priv, dev_pub,
+    MBT_EQ_INT(mb_report_seal(&in, (const uint8_t *)msg, strlen(msg), a_pub, dev_priv, dev_pub,
                               RNG, good, sizeof(good), &len), MB_OK);
     MBT_EQ_INT(len, MB_REPORT_OVERHEAD + strlen(msg));
     MBT_CHECK(!leaks(good, len, (const uint8_t *)msg, strlen(msg)));
-    MBT_EQ_INT(mb_report_open(good, len, dev_pub, app_priv, app_pub, 41, RNG, &got, pt, sizeof(pt),
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, a_priv, a_pub, 41, RNG, &got, pt, sizeof(pt),
                               &n), MB_OK);
     MBT_EQ_INT(n, strlen(msg));
     MBT_EQ_MEM(pt, msg, n);
@@ -820,11 +820,11 @@ static void report_roundtrip_and_errors(void)
     MBT_EQ_INT(got.device_id, 1);
     MBT_EQ_INT(got.sequence, 42);
     /* replayed */
-    MBT_EQ_INT(mb_report_open(good, len, dev_pub, app_priv, app_pub, 42, RNG, &got, pt, sizeof(pt),
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, a_priv, a_pub, 42, RNG, &got, pt, sizeof(pt),
                               &n), MB_ERR_REPLAY);
     MBT_CHECK(all_zero(pt, strlen(msg)));
     /* claimed by another device's key */
-    MBT_EQ_INT(mb_report_open(good, len, o_pub, app_priv, app_pub, 0, RNG, &got, pt, sizeof(pt),
+    MBT_EQ_INT(mb_report_open(good, len, o_pub, a_priv, a_pub, 0, RNG, &got, pt, sizeof(pt),
                               &n), MB_ERR_WRONG_DEVICE);
     /* only the app can read it (signature fine, decryption fails) */
     MBT_EQ_INT(mb_report_open(good, len, dev_pub, o_priv, o_pub, 0, RNG, &got, pt, sizeof(pt),
@@ -834,7 +834,7 @@ static void report_roundtrip_and_errors(void)
         int ret, want;
         memcpy(rep, good, len);
         rep[i] ^= 0x40;
-        ret = mb_report_open(rep, len, dev_pub, app_priv, app_pub, 0, RNG, &got, pt, sizeof(pt), &n);
+        ret = mb_report_open(rep, len, dev_pub, a_priv, a_pub, 0, RNG, &got, pt, sizeof(pt), &n);
         if (i < 4) want = MB_ERR_MALFORMED;
         else if (i == 4) want = MB_ERR_VERSION;
         else if (i == 7 || i == 85) want = MB_ERR_MALFORMED;
@@ -847,28 +847,28 @@ static void report_roundtrip_and_errors(void)
         }
     }
     MBT_EQ_INT(wrong, 0);
-    MBT_EQ_INT(mb_report_open(good, len - 1, dev_pub, app_priv, app_pub, 0, RNG, &got, pt,
+    MBT_EQ_INT(mb_report_open(good, len - 1, dev_pub, a_priv, a_pub, 0, RNG, &got, pt,
                               sizeof(pt), &n), MB_ERR_TRUNCATED);
-    MBT_EQ_INT(mb_report_open(good, 10, dev_pub, app_priv, app_pub, 0, RNG, &got, pt,
+    MBT_EQ_INT(mb_report_open(good, 10, dev_pub, a_priv, a_pub, 0, RNG, &got, pt,
                               sizeof(pt), &n), MB_ERR_TRUNCATED);
-    MBT_EQ_INT(mb_report_open(good, len, dev_pub, app_priv, app_pub, 0, RNG, &got, pt, 3, &n),
+    MBT_EQ_INT(mb_report_open(good, len, dev_pub, a_priv, a_pub, 0, RNG, &got, pt, 3, &n),
                MB_ERR_BUFFER_TOO_SMALL);
     /* seal errors */
-    MBT_EQ_INT(mb_report_seal(&in, pt, MB_REPORT_PT_MAX + 1, app_pub, dev_priv, dev_pub, RNG, rep,
+    MBT_EQ_INT(mb_report_seal(&in, pt, MB_REPORT_PT_MAX + 1, a_pub, dev_priv, dev_pub, RNG, rep,
                               sizeof(rep), &len), MB_ERR_LENGTH);
-    MBT_EQ_INT(mb_report_seal(&in, pt, 10, app_pub, dev_priv, dev_pub, RNG, rep, 10, &len),
+    MBT_EQ_INT(mb_report_seal(&in, pt, 10, a_pub, dev_priv, dev_pub, RNG, rep, 10, &len),
                MB_ERR_BUFFER_TOO_SMALL);
-    app_pub[10] ^= 1;
-    MBT_EQ_INT(mb_report_seal(&in, pt, 10, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
+    a_pub[10] ^= 1;
+    MBT_EQ_INT(mb_report_seal(&in, pt, 10, a_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
                MB_ERR_INVALID_ARG);
-    MBT_EQ_INT(mb_report_seal(NULL, pt, 10, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
+    MBT_EQ_INT(mb_report_seal(NULL, pt, 10, a_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
                MB_ERR_NULL);
     /* an empty report is fine */
-    app_pub[10] ^= 1;
+    a_pub[10] ^= 1;
     in.type = MB_REPORT_ALERT; in.sequence = 43;
-    MBT_EQ_INT(mb_report_seal(&in, NULL, 0, app_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
+    MBT_EQ_INT(mb_report_seal(&in, NULL, 0, a_pub, dev_priv, dev_pub, RNG, rep, sizeof(rep), &len),
                MB_OK);
-    MBT_EQ_INT(mb_report_open(rep, len, dev_pub, app_priv, app_pub, 42, RNG, &got, NULL, 0, &n), MB_OK);
+    MBT_EQ_INT(mb_report_open(rep, len, dev_pub, a_priv, a_pub, 42, RNG, &got, NULL, 0, &n), MB_OK);
     MBT_EQ_INT(n, 0);
     MBT_EQ_INT(got.type, MB_REPORT_ALERT);
 }
@@ -1101,7 +1101,7 @@ static void device_flow(void)
         static mb_session mod;
         static mb_aead mod_work;
         mb_session_cfg mc;
-        mb_session_msg got;
+        mb_session_msg msg_got;
         const uint8_t cmd[2] = { 2, 0 };   /* precharge */
         mb_session_cfg_defaults(&sc);
         sc.role = MB_ROLE_CONTROLLER; sc.device_id = 7;
@@ -1121,13 +1121,13 @@ static void device_flow(void)
         MBT_EQ_INT(pump(&sess, &mod, 10, NULL), 0);
         MBT_EQ_INT(sess.established, 1);
         MBT_EQ_INT(mod.established, 1);
-        memset(&got, 0, sizeof(got));
+        memset(&msg_got, 0, sizeof(msg_got));
         MBT_EQ_INT(mb_session_send(&sess, MB_MSG_COMMAND, cmd, 2, 20), MB_OK);
-        MBT_EQ_INT(pump(&sess, &mod, 20, &got), 0);
-        MBT_EQ_INT(got.ready, 1);
-        MBT_EQ_INT(got.type, MB_MSG_COMMAND);
-        MBT_EQ_INT(got.len, 2);
-        MBT_EQ_MEM(got.data, cmd, 2);
+        MBT_EQ_INT(pump(&sess, &mod, 20, &msg_got), 0);
+        MBT_EQ_INT(msg_got.ready, 1);
+        MBT_EQ_INT(msg_got.type, MB_MSG_COMMAND);
+        MBT_EQ_INT(msg_got.len, 2);
+        MBT_EQ_MEM(msg_got.data, cmd, 2);
         mb_session_free(&mod);
         mb_aead_free(&mod_work);
     }
