@@ -67,6 +67,8 @@ public struct PackDeviceStatus: Sendable, Equatable {
     public var established: Bool
     /// Why the key store was refused at boot, if it was.
     public var refused: String?
+    /// This device's half of the figures (`MessageCounts`): the messages it
+    /// sealed, and those it accepted from its peers.
     public var messagesSent: Int
     public var messagesDelivered: Int
     public var rejected: [String: Int]
@@ -161,13 +163,13 @@ public actor PackDevices {
         var out = [PackDeviceStatus(
             name: "pack", serial: configuration.pack.serial, deviceId: configuration.pack.deviceId,
             packageVersion: pack.storage.record?.packageVersion ?? 0, established: await pack.appSessionEstablished,
-            refused: await pack.bootRefusal, messagesSent: p.sent, messagesDelivered: p.delivered, rejected: p.rejected)]
+            refused: await pack.bootRefusal, messagesSent: p.messages.sent, messagesDelivered: p.messages.delivered, rejected: p.rejected)]
         for (m, d) in zip(modules, configuration.modules) {
             let c = await m.counters
             out.append(PackDeviceStatus(
                 name: m.storage.name, serial: d.serial, deviceId: d.deviceId,
                 packageVersion: m.storage.record?.packageVersion ?? 0, established: await m.isEstablished,
-                refused: await m.bootRefusal, messagesSent: c.sent, messagesDelivered: c.delivered, rejected: c.rejected))
+                refused: await m.bootRefusal, messagesSent: c.messages.sent, messagesDelivered: c.messages.delivered, rejected: c.rejected))
         }
         return out
     }

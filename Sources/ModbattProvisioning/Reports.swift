@@ -59,8 +59,11 @@ public struct ProvisioningReport: Sendable, Codable, Equatable {
 public struct TrafficReport: Sendable, Codable, Equatable {
     public var busSeconds: Double
     public var wallSeconds: Double
-    public var messagesSent: Int
-    public var messagesDelivered: Int
+    /// Every node's half added up: each direction's sent by its senders,
+    /// delivered by its receivers (`MessageCounts`).
+    public var messages: MessageCounts
+    public var messagesSent: Int { messages.sent }
+    public var messagesDelivered: Int { messages.delivered }
     /// Frames on the bus during the run, and the bus load (0...1).
     public var frames: Int
     public var busLoad: Double

@@ -96,9 +96,13 @@ public struct TransportProvisioningConfiguration: Sendable {
 /// What the app saw of the encrypted traffic over its session with the pack.
 public struct AppTrafficReport: Sendable, Equatable {
     public var seconds: Double
-    /// Messages the app sealed and sent (commands) / received and verified (telemetry, pair status).
-    public var messagesSent: Int
-    public var messagesDelivered: Int
+    /// The app-pack pair's messages as the app can tell them: `app_to_pack`
+    /// sent = commands the app sealed, delivered = those the pack
+    /// acknowledged; `pack_to_app` delivered = messages the app accepted,
+    /// sent = what their counters say the pack sealed (`SenderSpan`).
+    public var messages: MessageCounts
+    public var messagesSent: Int { messages.sent }
+    public var messagesDelivered: Int { messages.delivered }
     /// Frames the app sent and received on the transport during the exchange.
     public var frames: Int
     /// Rejected frames by reason.
@@ -173,9 +177,20 @@ public actor TransportProvisioning {
                               round: { await stepAll([app], clock: clock) }, done: { false })
         let c = await app.counters
         return AppTrafficReport(
-            seconds: seconds, messagesSent: c.sent, messagesDelivered: c.delivered,
+            seconds: seconds, messages: Self.appView(c),
             frames: port.framesSent - sent0 + port.framesReceived - received0, rejected: c.rejected,
             sealNanos: c.seal.values, openNanos: c.open.values)
+    }
+
+    /// Both directions from the app's counters: the pack's halves come from
+    /// what it told the app (acknowledgements, message counters).
+    static func appView(_ c: NodeCounters) -> MessageCounts {
+        var m = MessageCounts()
+        m.recordSent(.appToPack, count: c.messages[.appToPack].sent)
+        m.recordDelivered(.appToPack, count: c.commandsAcknowledged)
+        m.recordSent(.packToApp, count: c.peerSpan.sent)
+        m.recordDelivered(.packToApp, count: c.messages[.packToApp].delivered)
+        return m
     }
 
     /// Close the bridge client and the transport, flush the audit log.

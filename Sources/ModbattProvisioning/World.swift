@@ -199,7 +199,7 @@ actor World {
         let busy = after.busyTime - before.busyTime
         return TrafficReport(
             busSeconds: elapsed.seconds, wallSeconds: Date().timeIntervalSince(wall0),
-            messagesSent: all.map(\.sent).reduce(0, +), messagesDelivered: all.map(\.delivered).reduce(0, +),
+            messages: all.map(\.messages).reduce(MessageCounts(), +),
             frames: after.frames - before.frames, busLoad: elapsed > .zero ? busy.seconds / elapsed.seconds : 0,
             rejected: rejected, sealNanosP50: seal.percentile(0.5), sealNanosP99: seal.percentile(0.99),
             openNanosP50: open.percentile(0.5), openNanosP99: open.percentile(0.99),
@@ -391,7 +391,7 @@ actor World {
         var targets = [await pack.counters]
         for m in modules { targets.append(await m.counters) }
         for c in targets {
-            accepted += c.delivered
+            accepted += c.messages.delivered
             for (k, v) in c.rejected { rejected[k, default: 0] += v }
         }
         let lines = await audit.count - lines0

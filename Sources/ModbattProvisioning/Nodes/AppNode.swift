@@ -53,6 +53,8 @@ actor AppNode {
     private var nextCommand: UInt32 = 0
     private var pendingRekeyCommand = false
     private(set) var counters = NodeCounters()
+    /// The app's commands waiting for the pack's acknowledgement.
+    private var commands = CommandAck.Pending()
     private(set) var framesSent = 0
     private(set) var retries = 0
     private var pending: [AuditEntry] = []
@@ -63,10 +65,10 @@ actor AppNode {
     var helloRetryMs: UInt32 = 300
 
     func setHelloRetry(ms: UInt32) { helloRetryMs = ms }
-
-    init(node: any FramePort, audit: AuditLog, appKey: BindingKeyPair, storage: DeviceStorage, packId: UInt8,
     /// The pair with the pack adds the ephemeral exchange: HELLOs wait longer.
     private var ephemeralPair = false
+
+    init(node: any FramePort, audit: AuditLog, appKey: BindingKeyPair, storage: DeviceStorage, packId: UInt8,
          policy: TamperPolicy) {
         self.node = node
         self.audit = audit
@@ -96,9 +98,9 @@ actor AppNode {
                              keyId: pair.keyId, params: params, helloCounterBase: base,
                              ephemeral: pair.ephemeral)
         }
+        ephemeralPair = pair.ephemeral
         guardState = PairGuard()
         establishedAt = nil
-        ephemeralPair = pair.ephemeral
         helloAttempts = 0
         nextHello = nil
     }
@@ -116,7 +118,10 @@ actor AppNode {
     var isEstablished: Bool { session?.established ?? false }
     var sessionKeyId: [UInt8]? { session?.keyId }
     var handshakeAttempts: Int { helloAttempts }
-    func resetCounters() { counters = NodeCounters() }
+    func resetCounters() {
+        counters = NodeCounters()
+        commands = CommandAck.Pending()   // an acknowledgement counts only for a command of this count
+    }
     func forgetStatus() { pairStatus = [:] }
 
     func setCommands(everyMs: UInt32, now: UInt32) {
@@ -197,26 +202,38 @@ actor AppNode {
             }
             if s.established, pendingRekeyCommand {
                 pendingRekeyCommand = false
-                try? s.send(type: AppMessage.command, payload: [AppMessage.cmdRekey], now: now)
+                if let p = try? s.send(type: AppMessage.command, payload: [AppMessage.cmdRekey], now: now) {
+                    commandSent(p, now: now)
+                }
                 out += s.takeFrames()
                 pending.append(AuditEntry(event: "rotation_commanded", data: ["by": "app", "pair": "app-pack"]))
             }
             if s.established, commandEvery > 0, now &- nextCommand < 0x8000_0000 {
                 nextCommand = now &+ commandEvery
                 do {
-                    let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now) }
+                    var position: CommandAck.Position?
+                    let ns = try nanosThrowing { () throws(ModbattError) in
+                        position = try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now)
+                    }
                     counters.seal.add(ns)
-                    counters.sent += 1
+                    if let position { commandSent(position, now: now) }
                 } catch {}
                 out += s.takeFrames()
             }
         }
+        counters.commandsUnacknowledged += commands.overdue(now: now).count
         for f in out { try? await node.send(f) }
         await flushAudit()
         var due: [UInt32] = []
         if let nextHello { due.append(nextHello) }
         if commandEvery > 0 { due.append(nextCommand) }
         return StepResult(worked: !frames.isEmpty || !out.isEmpty, nextDue: due.min { ($0 &- now) < ($1 &- now) })
+    }
+
+    /// A command sealed to the pack: counted as sent, and awaited.
+    private func commandSent(_ p: CommandAck.Position, now: UInt32) {
+        counters.messages.recordSent(.appToPack)
+        commands.sent(p, now: now)
     }
 
     /// Transfer frames the sender has put on the bus so far (including the one in flight).
@@ -232,7 +249,8 @@ actor AppNode {
             let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             guard let msg else { return }
             counters.open.add(ns)
-            counters.delivered += 1
+            counters.messages.recordDelivered(.packToApp)
+            counters.peerSpan.saw(epoch: msg.epoch, counter: msg.counter)
             switch msg.type {
             case AppMessage.pairStatus:
                 var i = 0
@@ -243,6 +261,8 @@ actor AppNode {
                 }
             case AppMessage.telemetry:
                 packTelemetry += 1
+            case AppMessage.commandAck:
+                if let p = CommandAck.decode(msg.payload), commands.acknowledged(p) { counters.commandsAcknowledged += 1 }
             default: break
             }
         } catch {

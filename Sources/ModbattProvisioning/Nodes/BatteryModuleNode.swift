@@ -134,7 +134,7 @@ actor BatteryModuleNode {
             let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             if let msg {
                 counters.open.add(ns)
-                counters.delivered += 1
+                counters.messages.recordDelivered(.packToModule)
                 if msg.type == AppMessage.command { obey(msg, session: s, now: now) }
             }
         } catch {
@@ -183,7 +183,7 @@ actor BatteryModuleNode {
         do {
             let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
             counters.seal.add(ns)
-            counters.sent += 1
+            counters.messages.recordSent(.moduleToPack)
         } catch {
             pending.append(AuditEntry(event: "send_failed", data: ["device": .string(name), "reason": .string("\(error)")]))
         }
@@ -197,7 +197,7 @@ actor BatteryModuleNode {
             pending.append(AuditEntry(event: "rotation_commanded", data: ["device": .string(name)]))
         }
         let ack = CommandAck.encode(op: op, .init(epoch: msg.epoch, counter: msg.counter))
-        if (try? s.send(type: AppMessage.commandAck, payload: ack, now: now)) != nil { counters.sent += 1 }
+        if (try? s.send(type: AppMessage.commandAck, payload: ack, now: now)) != nil { counters.messages.recordSent(.moduleToPack) }
     }
 
     private func handlePackage(_ pkg: [UInt8], now: UInt32) {

@@ -354,10 +354,13 @@ func nanos(_ body: () throws -> Void) rethrows -> Int {
 
 /// Counters every node keeps for reports.
 struct NodeCounters: Sendable {
-    var sent = 0
-    var delivered = 0
+    /// This node's half of the figures: what it sent, what it accepted.
+    var messages = MessageCounts()
     /// Peers (device ids) whose messages were delivered.
     var deliveredFrom: Set<UInt8> = []
+    /// What the peer sent as told by the messages accepted from it (the app's
+    /// view over a real transport, where the pack's own count is not in reach).
+    var peerSpan = SenderSpan()
     /// Commands acknowledged, and left unacknowledged past the deadline.
     var commandsAcknowledged = 0
     var commandsUnacknowledged = 0

@@ -360,7 +360,7 @@ actor PackControllerNode {
                         position = try s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now)
                     }
                     counters.seal.add(ns)
-                    counters.sent += 1
+                    counters.messages.recordSent(.packToModule)
                     if let position { links[id]?.commands.sent(position, now: now) }
                 } catch {}
                 out += s.takeFrames()
@@ -376,7 +376,7 @@ actor PackControllerNode {
         guard let s = moduleSessions[id], s.established,
               let p = try? s.send(type: AppMessage.command, payload: [AppMessage.cmdSetState, 1], now: now)
         else { return [] }
-        counters.sent += 1
+        counters.messages.recordSent(.packToModule)
         links[id]?.commands.sent(p, now: now)
         let out = s.takeFrames()
         for f in out { try? await node.send(f) }
@@ -432,22 +432,35 @@ actor PackControllerNode {
             let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             if let msg {
                 counters.open.add(ns)
-                counters.delivered += 1
-                if msg.type == AppMessage.command, msg.payload.first == AppMessage.cmdRekey {
-                    // Rotation on command: this pair and every module pair.
-                    try? s.rekey(now: now)
-                    for (_, m) in moduleSessions where m.established { try? m.rekey(now: now) }
-                    pending.append(AuditEntry(event: "rotation_commanded", data: ["device": .string(name)]))
-                    var out = s.takeFrames()
-                    for (_, m) in moduleSessions { out += m.takeFrames() }
-                    handleAppEvents(s, now: now)
-                    return out
-                }
+                counters.messages.recordDelivered(.appToPack)
+                if msg.type == AppMessage.command { return obeyApp(msg, s, now: now) }
             }
         } catch {
             rejected(error, frame: f, pair: "app-pack", guardState: &appGuard, now: now)
         }
         let out = s.takeFrames()
+        handleAppEvents(s, now: now)
+        return out
+    }
+
+    /// Apply the app's command and acknowledge it (`CommandAck`), as a
+    /// module does the pack's: the acknowledgement is how the app learns
+    /// that its command was accepted (its `app_to_pack` deliveries).
+    private func obeyApp(_ msg: PairSession.Message, _ s: PairSession, now: UInt32) -> [CANFrame] {
+        guard let op = msg.payload.first else { return [] }
+        var moduleFrames: [CANFrame] = []
+        if op == AppMessage.cmdRekey {
+            // Rotation on command: this pair and every module pair.
+            try? s.rekey(now: now)
+            for (_, m) in moduleSessions where m.established { try? m.rekey(now: now) }
+            pending.append(AuditEntry(event: "rotation_commanded", data: ["device": .string(name)]))
+            for (_, m) in moduleSessions { moduleFrames += m.takeFrames() }
+        }
+        let ack = CommandAck.encode(op: op, .init(epoch: msg.epoch, counter: msg.counter))
+        if (try? s.send(type: AppMessage.commandAck, payload: ack, now: now)) != nil {
+            counters.messages.recordSent(.packToApp)
+        }
+        let out = s.takeFrames() + moduleFrames
         handleAppEvents(s, now: now)
         return out
     }
@@ -466,7 +479,7 @@ actor PackControllerNode {
             let ns = try nanosThrowing { () throws(ModbattError) in msg = try s.receive(f, now: now) }
             if let msg {
                 counters.open.add(ns)
-                counters.delivered += 1
+                counters.messages.recordDelivered(.moduleToPack)
                 counters.deliveredFrom.insert(id)
                 if msg.type == AppMessage.telemetry { telemetry[id] = msg.payload }
                 if msg.type == AppMessage.commandAck, let p = CommandAck.decode(msg.payload),
@@ -585,7 +598,10 @@ actor PackControllerNode {
         var i = 0
         while i < entries.count {
             let chunk = entries[i..<min(i + perMessage, entries.count)].flatMap { $0 }
-            try? s.send(type: AppMessage.pairStatus, payload: chunk, now: now)
+            // A message the app counts when it arrives is counted here when it leaves.
+            if (try? s.send(type: AppMessage.pairStatus, payload: chunk, now: now)) != nil {
+                counters.messages.recordSent(.packToApp)
+            }
             out += s.takeFrames()
             i += perMessage
         }
@@ -600,7 +616,7 @@ actor PackControllerNode {
         do {
             let ns = try nanosThrowing { () throws(ModbattError) in try s.send(type: AppMessage.telemetry, payload: payload, now: now) }
             counters.seal.add(ns)
-            counters.sent += 1
+            counters.messages.recordSent(.packToApp)
         } catch {}
         return s.takeFrames()
     }
