@@ -128,6 +128,11 @@ struct ProvisionTests {
         #expect(Self.results(doc) == ["pack": "provisioned", "module-01": "provisioned", "module-02": "provisioned"])
         #expect((doc["messages_sent"] as? Int ?? 0) > 0)
         #expect((doc["messages_delivered"] as? Int ?? 0) > 0)   // the pack's telemetry, opened and verified
+        // The app's view of its pair, in the vocabulary of demo and simulate: its commands and the
+        // pack's acknowledgements, the pack's messages and what their counters say the pack sent.
+        let figures = try MessageFigures(doc)
+        figures.expectConsistent(MessageFigures.appPack)
+        #expect((figures.directions["app_to_pack"]?.delivered ?? 0) > 0, "no command acknowledged")
         #expect(doc["rejected"] is [String: Any])
         #expect(doc["ok"] as? Bool == true)
         #expect(doc["frame_time_ns"] as? Int == 320_000)   // 160 worst-case bits of an 8-byte extended frame at 500 kbit/s

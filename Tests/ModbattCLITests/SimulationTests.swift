@@ -30,6 +30,9 @@ struct SimulationTests {
         #expect(doc.int("pairs_failed") == 0)
         #expect(doc.int("messages_sent") > 0)
         #expect(doc.int("messages_delivered") == doc.int("messages_sent"))
+        let figures = try MessageFigures(doc.raw)
+        figures.expectConsistent(MessageFigures.all)
+        for (name, f) in figures.directions { #expect(f.sent > 0, "\(name)") }
         #expect(doc.int("forged_delivered") == 0)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
         #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge", "package-replay",
@@ -96,6 +99,8 @@ struct SimulationTests {
         let doc = try RunDoc(j.stdout)
         #expect(doc.int("pairs_established") == 4)
         #expect(doc.int("messages_delivered") == doc.int("messages_sent"))
+        // The attacker's messages are not the pairs': they stay out of the figures.
+        try MessageFigures(doc.raw).expectConsistent(MessageFigures.all)
         let attacks = try #require(doc.raw["attacks"] as? [[String: Any]])
         #expect(attacks.map { $0["kind"] as? String } == ["replay", "tamper", "forge"])
         for a in attacks {
@@ -124,6 +129,7 @@ struct SimulationTests {
         #expect(doc.int("duplicates_delivered") == 0)
         #expect(doc.int("forged_delivered") == 0)
         #expect(doc.int("messages_sent") > 50)
+        try MessageFigures(doc.raw).expectConsistent(MessageFigures.all)
         return doc
     }
 
@@ -164,6 +170,7 @@ struct SimulationTests {
         #expect(d.int("forged_delivered") == 0)
         let lost = d.int("messages_sent") - d.int("messages_delivered")
         #expect(lost >= 0)
+        try MessageFigures(d.raw).expectConsistent(MessageFigures.all)
         #expect(lost <= (d.faults["dropped"] ?? 0) + (d.faults["corrupted"] ?? 0) + (d.faults["duplicated"] ?? 0))
     }
 

@@ -84,7 +84,7 @@ enum FlowRunner {
                 dataBitrate: settings.dataBitrate, simulatedSeconds: prov.busSeconds + (traffic?.busSeconds ?? 0),
                 wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18,
                 seed: settings.seed, pairsEstablished: established, pairsFailed: prov.pairs.count - established,
-                messagesSent: traffic?.messagesSent ?? 0, messagesDelivered: traffic?.messagesDelivered ?? 0,
+                messages: traffic?.messages ?? MessageCounts(),
                 duplicatesDelivered: 0, forgedDelivered: attacks.reduce(0) { $0 + $1.accepted },
                 frames: stats.frames, busLoad: traffic?.busLoad ?? 0, rejected: rejected, cryptoNs: crypto,
                 frameTimeNs: Int(frameNs.components.seconds * 1_000_000_000 + frameNs.components.attoseconds / 1_000_000_000),

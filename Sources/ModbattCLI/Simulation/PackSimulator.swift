@@ -172,8 +172,9 @@ final class PackSimulator: @unchecked Sendable {
     private var txQueueFull = 0
     private var attackDeliveries = 0
 
-    var messagesSent = 0
-    var messagesDelivered = 0
+    /// Sent when a session sealed it, delivered when the receiving session
+    /// returned exactly that payload (matched below), per direction.
+    var messages = MessageCounts()
     var duplicatesDelivered = 0
     var forgedDelivered = 0
     var attacks: [RunSummary.Attack] = []
@@ -366,7 +367,7 @@ final class PackSimulator: @unchecked Sendable {
         if let n = pendingPayloads[key], n > 0 {
             pendingPayloads[key] = n - 1 == 0 ? nil : n - 1
             deliveredPayloads.insert(key)
-            messagesDelivered += 1
+            messages.recordDelivered(Self.direction(pair: pair, fromController: fromController))
         } else if deliveredPayloads.contains(key) {
             duplicatesDelivered += 1
             attackDeliveries += 1
@@ -374,6 +375,11 @@ final class PackSimulator: @unchecked Sendable {
             forgedDelivered += 1
             attackDeliveries += 1
         }
+    }
+
+    /// Pair 0 is the app (controller) with the pack; every other pair the pack (controller) with a module.
+    static func direction(pair: Int, fromController: Bool) -> MessageCounts.Direction {
+        pair == 0 ? (fromController ? .appToPack : .packToApp) : (fromController ? .packToModule : .moduleToPack)
     }
 
     private func flush() async {
@@ -474,7 +480,7 @@ final class PackSimulator: @unchecked Sendable {
             return
         }
         cryptoSamples.append(Int(DispatchTime.now().uptimeNanoseconds - t0))
-        messagesSent += 1
+        messages.recordSent(Self.direction(pair: end.pair, fromController: end.isController))
         pendingPayloads[PayloadKey(pair: end.pair, fromController: end.isController, payload: payload), default: 0] += 1
     }
 
@@ -515,7 +521,7 @@ final class PackSimulator: @unchecked Sendable {
             if t >= nextProgress {
                 nextProgress = t + 100
                 progress.update(String(format: "traffic: %.1f / %.1f s of bus time, %d messages sent, %d delivered",
-                                       Double(t) / 1000, seconds, messagesSent, messagesDelivered))
+                                       Double(t) / 1000, seconds, messages.sent, messages.delivered))
             }
         }
         interrupted = Task.isCancelled
@@ -528,7 +534,7 @@ final class PackSimulator: @unchecked Sendable {
         simulatedSeconds = Double(nowMs &- start) / 1000
         faultsEnabled.isOn = false
         progress.step(String(format: "traffic: %.1f s of bus time, %d messages sent, %d delivered",
-                             Double(min(durationMs, nowMs &- start)) / 1000, messagesSent, messagesDelivered))
+                             Double(min(durationMs, nowMs &- start)) / 1000, messages.sent, messages.delivered))
     }
 
     /// Step without new traffic for `ms`, polling the sessions' timers.
@@ -700,7 +706,7 @@ final class PackSimulator: @unchecked Sendable {
             command: command, modules: settings.modules, fd: settings.fd, bitrate: settings.bitrate,
             dataBitrate: settings.dataBitrate, simulatedSeconds: simulatedSeconds, wallSeconds: wallSeconds,
             seed: settings.seed, pairsEstablished: pairsEstablished, pairsFailed: pairsFailed,
-            messagesSent: messagesSent, messagesDelivered: messagesDelivered,
+            messages: messages,
             duplicatesDelivered: duplicatesDelivered, forgedDelivered: forgedDelivered,
             frames: stats.frames, busLoad: trafficLoad, rejected: rejected,
             cryptoNs: Percentiles.of(cryptoSamples), frameTimeNs: ns,

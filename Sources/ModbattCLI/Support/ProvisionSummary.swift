@@ -53,7 +53,7 @@ struct ProvisionSummary: Encodable {
             command: "provision", modules: layout.modules.count, fd: fd, bitrate: bitrate, dataBitrate: dataBitrate,
             simulatedSeconds: report.busSeconds + seconds, wallSeconds: Double(Self.nanos(wall)) / 1e9, seed: 0,
             pairsEstablished: established, pairsFailed: report.pairs.count - established,
-            messagesSent: traffic?.messagesSent ?? 0, messagesDelivered: traffic?.messagesDelivered ?? 0,
+            messages: traffic?.messages ?? MessageCounts(),
             duplicatesDelivered: 0, forgedDelivered: 0, frames: frames, busLoad: min(load, 1), rejected: rejected,
             cryptoNs: crypto, frameTimeNs: frameNs, faults: RunSummary.Faults(), attacks: [], auditLog: auditLog,
             auditEvents: auditEvents, keyStores: keyStores, candumpLog: nil, ignoredFrames: 0, resyncs: 0, ok: ok)
@@ -109,8 +109,9 @@ struct ProvisionSummary: Encodable {
                    + "\(lctsCreated) LCT(s) created (\(lctsReused) reused), key packages v\(packageVersion), "
                    + "\(transferFrames) transfer frames (\(transferRetries) retries)")
         out.append(row("pairs", "\(run.pairsEstablished)/\(run.pairsEstablished + run.pairsFailed) established"))
-        out.append(row("messages", "the app sent \(run.messagesSent), received and verified \(run.messagesDelivered) "
-                       + "over its session with the pack"))
+        let up = run.messages[.appToPack], down = run.messages[.packToApp]
+        out.append(row("messages", "app to pack \(up.sent) sent, \(up.delivered) acknowledged; "
+                       + "pack to app \(down.sent) sent, \(down.delivered) received and verified"))
         out.append(row("frames", "\(run.frames) sent and received by the app, bus load seen "
                        + String(format: "%.1f %%", run.busLoad * 100)))
         out.append(row("crypto/message", "p50 \(Self.micros(run.cryptoNs.p50)), p99 \(Self.micros(run.cryptoNs.p99)) "

@@ -1,4 +1,5 @@
 import Foundation
+import ModbattProvisioning
 
 /// What `demo`, `simulate` and `provision` report: printed for a person, or
 /// as one JSON document (`--json`, snake_case keys).
@@ -40,8 +41,11 @@ struct RunSummary: Encodable {
 
     var pairsEstablished: Int
     var pairsFailed: Int
-    var messagesSent: Int
-    var messagesDelivered: Int
+    /// Per direction: sent by the sender, delivered when the receiver
+    /// accepted it (`MessageCounts`); the totals below are derived.
+    var messages: MessageCounts
+    var messagesSent: Int { messages.sent }
+    var messagesDelivered: Int { messages.delivered }
     /// Delivered more than once (must be 0).
     var duplicatesDelivered: Int
     /// Forged, tampered or replayed messages delivered (must be 0).
@@ -85,6 +89,7 @@ struct RunSummary: Encodable {
         if messagesSent != messagesDelivered { msg += " (\(n(messagesSent - messagesDelivered)) lost)" }
         if duplicatesDelivered > 0 { msg += ", " + Terminal.bad("\(duplicatesDelivered) delivered twice") }
         out.append(row("messages", msg))
+        if !messages.flows.isEmpty { out.append(row("", directionsText(n))) }
         out.append(row("frames", "\(n(frames)) on the bus, bus load " + String(format: "%.1f %%", busLoad * 100)))
         let ratio = cryptoNs.p99 > 0 ? Double(frameTimeNs) / Double(cryptoNs.p99) : 0
         out.append(row("crypto/message", "p50 \(us(cryptoNs.p50)), p99 \(us(cryptoNs.p99))  vs one frame "
@@ -128,6 +133,13 @@ struct RunSummary: Encodable {
         out.append(ok ? Terminal.ok(okText)
                       : Terminal.bad("FAILED: " + failureReasons().joined(separator: "; ")))
         return out.joined(separator: "\n")
+    }
+
+    /// `app → pack 30/30, pack → app 41/41, ...`: delivered/sent per direction.
+    private func directionsText(_ n: (Int) -> String) -> String {
+        MessageCounts.Direction.allCases.compactMap { d in
+            messages.flows[d].map { d.rawValue.replacingOccurrences(of: "_to_", with: " → ") + " \(n($0.delivered))/\(n($0.sent))" }
+        }.joined(separator: ", ") + " delivered/sent"
     }
 
     func failureReasons() -> [String] {
