@@ -4,9 +4,12 @@ import ModbattCAN
 
 /// Options `demo` and `simulate` share.
 struct PackOptions: ParsableArguments {
-    @Option(help: "Battery modules in the pack (1...32).") var modules = 8
+    @Option(name: .customLong("modules"), help: "Battery modules in the pack (1...32; default 8, 32 with --traffic).")
+    var modulesOption: Int?
     @Flag(help: "CAN FD (64-byte frames, bit-rate switch) instead of classic CAN.") var fd = false
-    @Option(help: "Nominal bit rate (e.g. 500000, 500k, 1M).") var bitrate = BitRateArgument(500_000)
+    @Option(name: .customLong("bitrate"),
+            help: "Nominal bit rate (e.g. 500000, 500k, 1M; default 500k, 250k on the module bus with --traffic).")
+    var bitrateOption: BitRateArgument?
     @Option(help: "CAN FD data-phase bit rate (with --fd).") var dataBitrate = BitRateArgument(2_000_000)
     @Option(help: "Seed for faults and attacks: the same seed gives the same run.") var seed: UInt64 = 1
     @Flag(help: "Provisioning flow: add an ephemeral P-256 exchange to the app-pack handshakes (forward secrecy; PROTOCOL.md 6.6).")
@@ -14,6 +17,9 @@ struct PackOptions: ParsableArguments {
     @Option(help: "Folder for the audit log and the provisioning registry (default: a new folder under the temporary directory).")
     var dir: String?
     @Flag(help: "Print one JSON document instead of the summary.") var json = false
+
+    var modules: Int { modulesOption ?? 8 }
+    var bitrate: BitRateArgument { bitrateOption ?? BitRateArgument(500_000) }
 
     func validate() throws {
         guard (1...32).contains(modules) else { throw ValidationError("--modules must be 1...32") }
@@ -118,7 +124,17 @@ struct SimulateCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var pack: PackOptions
-    @Option(help: "Seconds of traffic (bus time).") var seconds = 5.0
+    @Option(name: .customLong("seconds"), help: "Seconds of traffic (bus time; default 5, 10 with --traffic).")
+    var secondsOption: Double?
+    var seconds: Double { secondsOption ?? (traffic == nil ? 5 : 10) }
+    @Option(help: """
+        Run the catalogued traffic of the ModBatt reference firmware ('reference') in a discrete-event model of \
+        the module and vehicle buses, clear and encrypted, instead of the provisioned pack (docs/TRAFFIC.md).
+        """)
+    var traffic: TrafficMode?
+    @Option(help: "With --traffic: vehicle-bus bit rate (default: the module bus's).") var vehicleBitrate: BitRateArgument?
+    @Flag(help: "With --traffic: seal a broadcast once for all modules (assumes a group key the project lacks) instead of once per pair.")
+    var groupBroadcast = false
     @Option(help: "Fault: share (0...1) of encrypted frames nobody receives.") var drop = 0.0
     @Option(help: "Fault: share (0...1) of encrypted frames with one payload bit flipped (past the CAN CRC).")
     var corrupt = 0.0
@@ -137,9 +153,23 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be between 0 and 1")
         }
         if let socketcand { _ = try HostPort.parse(socketcand, option: "--socketcand") }
+        if traffic != nil {
+            if pack.fd { throw ValidationError("--traffic models classic CAN only (the modules' controllers have no CAN FD)") }
+            if socketcand != nil || candump != nil || realtime || attacks || drop > 0 || corrupt > 0 || replay > 0 {
+                throw ValidationError("--traffic runs a bus model: --socketcand, --candump, --realtime, --attacks and faults do not apply")
+            }
+        } else if vehicleBitrate != nil || groupBroadcast {
+            throw ValidationError("--vehicle-bitrate and --group-broadcast need --traffic")
+        }
     }
 
     func run() async throws {
+        if traffic != nil {
+            try TrafficRun.run(modules: pack.modulesOption ?? 32, bitrate: pack.bitrateOption?.value ?? 250_000,
+                               vehicleBitrate: vehicleBitrate?.value, seconds: seconds, seed: pack.seed,
+                               groupBroadcast: groupBroadcast, json: pack.json)
+            return
+        }
         var s = try pack.settings(seconds: seconds, prefix: "modbatt-simulate")
         s.drop = drop
         s.corrupt = corrupt
