@@ -235,8 +235,9 @@ int mbs_hs_check_hello(const uint8_t ps[32], const uint8_t key_id[4], uint8_t de
     uint8_t mac[MB_SESSION_MAC_LEN];
     int ret;
 
-    if (len != (ephemeral(hello[OFF_FLAGS]) ? MB_SESSION_HELLO_EPH_LEN : MB_SESSION_HELLO_LEN)) {
-        return MB_ERR_MALFORMED;
+    if ((len != MB_SESSION_HELLO_LEN && len != MB_SESSION_HELLO_EPH_LEN) ||
+        ephemeral(hello[OFF_FLAGS]) != (len == MB_SESSION_HELLO_EPH_LEN)) {
+        return MB_ERR_MALFORMED;   /* the flag must match the length */
     }
     if (hello[OFF_VER] != MB_PROTO_VERSION) {
         return MB_ERR_VERSION;
