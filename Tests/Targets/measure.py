@@ -162,6 +162,7 @@ def report(d):
                     row(f"{base}.{t}")
         for n in ("aead_setkey", "aead_seal.8", "aead_open.8", "aead_seal.36", "aead_open.36",
                   "hs_controller.classic", "hs_device.classic", "hs_controller.fd", "hs_device.fd",
+                  "hs_controller.ephemeral", "hs_device.ephemeral",
                   "pair_derive", "keypkg_open", "keystore_write"):
             if n in m4:
                 row(n)
