@@ -171,6 +171,20 @@ struct TrafficModelTests {
         #expect(report.deadlineMisses == bus.deadlineMisses)
     }
 
+    @Test("32 modules at 250k (docs/TRAFFIC.md): broadcasts sealed per pair overload the module bus, a group key would not")
+    func referenceFinding() throws {
+        var c = Self.config(seconds: 3)
+        let perPair = try #require(try ReferenceTrafficReport.run(c).buses["module"])
+        #expect(perPair.busLoadClear < 0.06)
+        #expect(perPair.busLoad > 0.70)
+        #expect(perPair.deadlineMisses > 0 && perPair.deadlineMissesClear == 0)
+        #expect(perPair.messages.first { $0.name == "MODULE_MAX_STATE" }?.messagesPerCall == 32)
+        c.groupBroadcast = true
+        let group = try #require(try ReferenceTrafficReport.run(c).buses["module"])
+        #expect(group.busLoad > 0.25 && group.busLoad < 0.30)
+        #expect(group.deadlineMisses == 0)
+    }
+
     @Test("the same arguments give the same figures; another seed moves the timers")
     func deterministic() throws {
         let a = try ReferenceTrafficReport.run(Self.config(seconds: 2))
