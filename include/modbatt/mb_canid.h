@@ -27,6 +27,15 @@ extern "C" {
 #define MB_CANID_CHUNKS_MAX   16u
 #define MB_CANID_ENCRYPTED_BIT ((uint32_t)1u << 17)  /* 1u << 17 is 0 where int is 16 bits */
 
+/* Device ids (bits 7..0): the address plan of docs/PROTOCOL.md 2.1. An id is
+ * an address the bus hands out, not an identity: a pair is bound to its pair
+ * secret and key id, and follows its device to another id (PROTOCOL.md 6.7). */
+#define MB_DEVICE_BROADCAST     0x00u  /**< every device (a discovery query); never a session's */
+#define MB_DEVICE_MODULE_FIRST  0x01u  /**< battery modules on the module bus: 0x01..0x20, */
+#define MB_DEVICE_MODULE_LAST   0x20u  /**< as the ModBatt pack registers them (slot + 1) */
+#define MB_DEVICE_PACK          0x40u  /**< the pack controller, on the vehicle bus */
+#define MB_DEVICE_UNASSIGNED    0xFFu  /**< a module the pack has not registered yet; never a session's */
+
 typedef struct mb_canid {
     uint16_t msg_id;       /**< bits 28..18, 0..2047 */
     bool     encrypted;    /**< bit 17 */

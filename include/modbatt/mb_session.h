@@ -327,6 +327,55 @@ bool mb_session_accepts(const mb_session *s, uint32_t can_id);
 /** \brief Snapshot of the state. MB_OK or MB_ERR_NULL. */
 int mb_session_get_info(const mb_session *s, mb_session_info *info);
 
+/* ---- a pair at another address (docs/PROTOCOL.md 6.7) -------------------- */
+
+/**
+ * \brief  Move the session to another device id: the device's address
+ *         changed (re-enumeration on the module bus), its pair did not.
+ *
+ * Every session key goes: the sending key and nonce state, both receive
+ * epochs, the chain keys, the reassembly slots and any handshake under way
+ * are wiped, and the session is no longer established. Kept: the settings,
+ * the pair secret, the key id and both HELLO counters (the newest sent and
+ * the newest answered), so the next HELLO this side sends is above every one
+ * it sent before, and no HELLO it answered before is answered again. A
+ * handshake at the new id follows (mb_session_start(), or the peer's HELLO);
+ * its keys derive from fresh nonces and the new id, so no key, and no nonce
+ * under a key, of the old address is used again.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG for MB_DEVICE_BROADCAST or
+ *         MB_DEVICE_UNASSIGNED (the session is then unchanged); MB_ERR_CRYPTO.
+ */
+int mb_session_readdress(mb_session *s, uint8_t device_id);
+
+/**
+ * \brief  Is \p hello (one whole HELLO message) an authentic, fresh HELLO of
+ *         this session's peer sent under \p device_id? Changes nothing.
+ *
+ * For a controller that hears one of its pairs at another address: the same
+ * checks, in the same order, as the session makes on a HELLO at its own id
+ * (length, version, key id, MAC_H in constant time, the ephemeral flag, a
+ * counter above the newest this session answered), with MAC_H bound to
+ * \p device_id. Only the holder of the pair secret passes; a replayed HELLO
+ * does not.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG (broadcast or unassigned
+ *         id); MB_ERR_MALFORMED; MB_ERR_VERSION; MB_ERR_HANDSHAKE (another
+ *         pair's key id); MB_ERR_AUTH (forged); MB_ERR_POLICY (the ephemeral
+ *         flag disagrees with cfg.kex); MB_ERR_REPLAY.
+ */
+int mb_session_check_hello(const mb_session *s, uint8_t device_id, const uint8_t *hello,
+                           size_t len);
+
+/**
+ * \brief  Raise \p to's HELLO counters to \p from's: two sessions of one side
+ *         of one pair (same role, key id and pair secret), such as the one at
+ *         a pair's old address and the one that replaces it at the new
+ *         address. Afterwards \p to's next HELLO is above every HELLO either
+ *         sent, and \p to answers no HELLO that either answered.
+ * \return MB_OK; MB_ERR_NULL; MB_ERR_INVALID_ARG when the two are not one side
+ *         of one pair (\p to is then unchanged).
+ */
+int mb_session_take_counters(mb_session *to, const mb_session *from);
+
 #ifdef __cplusplus
 }
 #endif
