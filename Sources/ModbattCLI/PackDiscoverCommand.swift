@@ -25,7 +25,7 @@ extension PackCommand {
         @Option(help: "CAN transport: socketcand:HOST:PORT (bus vcan0), socketcand://HOST:PORT/BUS or socketcan:IFACE.")
         var can = CANOption.defaultAddress
         @Option(help: "Seconds to wait for answers.") var timeout = 1.0
-        @Option(help: "Ask one device only: its device id (0x10, 16); default every device.") var device: String?
+        @Option(help: "Ask one device only: its device id (0x01, 1); default every device.") var device: String?
         @Option(help: "Stop once this many devices answered; fewer is an error.") var expect: Int?
         @Flag(help: "Print one JSON document.") var json = false
         @OptionGroup var global: GlobalOptions
@@ -34,7 +34,7 @@ extension PackCommand {
             guard timeout > 0, timeout <= 60 else { throw ValidationError("--timeout must be more than 0 and at most 60") }
             if let expect, !(1...256).contains(expect) { throw ValidationError("--expect must be 1...256") }
             if let device, DeviceIdArgument.parse(device) == nil {
-                throw ValidationError("--device must be a device id 1...255 (0x10, 16)")
+                throw ValidationError("--device must be a device id 1...255 (0x01, 1)")
             }
         }
 
@@ -75,7 +75,7 @@ extension PackCommand {
     }
 }
 
-/// A device id option: `0x10` or `16`, 1...255 (0 is the broadcast id).
+/// A device id option: `0x01` or `1`, 1...255 (0 is the broadcast id).
 enum DeviceIdArgument {
     static func parse(_ text: String) -> UInt8? {
         let lower = text.lowercased()

@@ -29,7 +29,8 @@
 ///   state), `registry.sqlite` (what this host registered), `bridge.sqlite`
 ///   (the embedded bridge's database).
 /// - Devices are named `app`, `pack`, `module-01` ... `module-32`; the pack
-///   controller has CAN device id 0x01, module n has 0x0F + n.
+///   controller has CAN device id 0x40, module n has n (`DeviceAddress`,
+///   docs/PROTOCOL.md 2.1).
 import Foundation
 import Logging
 import Modbatt

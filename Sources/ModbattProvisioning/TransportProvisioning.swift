@@ -38,10 +38,11 @@ public struct PackLayout: Sendable, Equatable {
         }
     }
 
-    /// The pack controller's CAN device id (docs/PROVISIONING_FLOW.md §2).
-    public static let packDeviceId: UInt8 = World.packId
-    /// Module CAN device ids: 0x10 (module 1) ... 0x2F (module 32).
-    public static let moduleDeviceIds: ClosedRange<UInt8> = 0x10...0x2F
+    /// The pack controller's CAN device id (`DeviceAddress.pack`, docs/PROTOCOL.md 2.1).
+    public static let packDeviceId: UInt8 = DeviceAddress.pack
+    /// Module CAN device ids as provisioned: 0x01 (module 1) ... 0x20 (module 32)
+    /// (`DeviceAddress.modules`).
+    public static let moduleDeviceIds: ClosedRange<UInt8> = DeviceAddress.modules
 
     public var pack: Device
     public var modules: [Device]
@@ -52,7 +53,9 @@ public struct PackLayout: Sendable, Equatable {
     }
 
     /// A module's device name (`module-NN`) from its CAN device id.
-    public static func moduleName(deviceId: UInt8) -> String { World.moduleName(Int(deviceId) - 0x0F) }
+    public static func moduleName(deviceId: UInt8) -> String {
+        DeviceAddress.moduleNumber(deviceId).map(World.moduleName) ?? String(format: "device-0x%02x", deviceId)
+    }
 
     var provisionedDevices: [ProvisionedDevice] {
         [ProvisionedDevice(name: "pack", serial: pack.serial, type: "pack-controller", deviceId: pack.deviceId,

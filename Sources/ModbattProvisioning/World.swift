@@ -7,8 +7,9 @@ import ModbattCAN
 /// The simulation's state and orchestration (the app's flow, the devices,
 /// the bus). `PackSimulation` is its public face.
 actor World {
-    static let packId: UInt8 = 0x01
-    static func moduleId(_ n: Int) -> UInt8 { UInt8(0x0F + n) }
+    /// The device-id plan is `DeviceAddress`'s (docs/PROTOCOL.md 2.1).
+    static let packId = DeviceAddress.pack
+    static func moduleId(_ n: Int) -> UInt8 { DeviceAddress.module(n) }
     static func moduleName(_ n: Int) -> String { n < 10 ? "module-0\(n)" : "module-\(n)" }
     static func moduleSerial(_ n: Int, generation: Int = 0) -> String {
         let base = "BM-" + String(repeating: "0", count: n < 10 ? 3 : 2) + "\(n)"
@@ -212,8 +213,8 @@ actor World {
         guard provisioned else { throw SimulationError.notProvisioned }
         // Some genuine traffic to capture first.
         let captured = await sniffer.recorded()
-        if !captured.contains(where: { Self.isSessionFrame($0.frame) && XferIds.deviceId($0.frame.id) >= 0x10
-            && XferIds.messageId($0.frame.id) == 0x310 | UInt16(AppMessage.telemetry) }) {
+        if !captured.contains(where: { Self.isSessionFrame($0.frame)
+            && DeviceAddress.modules.contains(XferIds.deviceId($0.frame.id)) && XferIds.messageId($0.frame.id) == 0x310 | UInt16(AppMessage.telemetry) }) {
             _ = try await runTraffic(seconds: 0.3)
         }
         let recorded = await sniffer.recorded().map(\.frame)
@@ -580,6 +581,33 @@ actor World {
     static func moduleNumber(_ name: String) -> Int? {
         guard name.hasPrefix("module-") else { return nil }
         return Int(name.dropFirst(7))
+    }
+
+    // MARK: Re-enumeration (docs/PROTOCOL.md 6.7)
+
+    /// The bus gives modules other ids (the ModBatt pack's registration
+    /// after a reboot): each module `n` of `assignments` gets its id, then
+    /// bus time runs until every one of them is established with the pack
+    /// at that id, or `limit` passed. True when all are.
+    func reenumerate(_ assignments: [Int: UInt8], limit: Duration = .seconds(3)) async throws -> Bool {
+        let now = await nowMs
+        for (n, id) in assignments.sorted(by: { $0.key < $1.key }) { try await modules[n - 1].assignAddress(id, now: now) }
+        var settled = false
+        try await drive(limit: limit, maxIdleMs: 10) {
+            for (n, id) in assignments {
+                guard await modules[n - 1].isEstablished, await pack.moduleAddress(Self.moduleId(n)) == id,
+                      await pack.linkState(Self.moduleId(n)) == .established else { return false }
+            }
+            settled = true
+            return true
+        }
+        return settled
+    }
+
+    /// Put frames on the bus from the attacker's node, then run `ms` of bus time.
+    func forge(_ frames: [CANFrame], thenRunMs ms: Int = 50) async throws {
+        for f in frames { try await sniffer.forge(f) }
+        try await drive(limit: .milliseconds(Int64(ms)), maxIdleMs: 10) { false }
     }
 
     // MARK: Inspection for tests and tools

@@ -148,10 +148,10 @@ struct KeysAndVerifiedDecodeTests {
             #expect(genAfter[device] == genBefore[device]! + 1, "\(device)")
             for (peer, id) in pairs { #expect(after[device]?[peer] != id, "\(device) pair with \(peer) kept its key id") }
         }
-        // Both ends agree: the pack's key id for module-01 (0x10) is module-01's for the pack (0x01).
-        #expect(after["pack"]?[0x10] == after["module-01"]?[0x01])
-        #expect(after["pack"]?[0x11] == after["module-02"]?[0x01])
-        #expect(after["pack"]?[0x00] == after["app"]?[0x01])
+        // Both ends agree: the pack's key id for module-01 (0x01) is module-01's for the pack (0x40).
+        #expect(after["pack"]?[0x01] == after["module-01"]?[0x40])
+        #expect(after["pack"]?[0x02] == after["module-02"]?[0x40])
+        #expect(after["pack"]?[0x00] == after["app"]?[0x40])
         let check = try CLIRunner.run(["keys", "check", "--json", run.stores])
         #expect(check.status == 0, "\(check.stdout)")
         let checks = try #require(try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [[String: Any]])
@@ -167,17 +167,17 @@ struct KeysAndVerifiedDecodeTests {
 
         // Rotating only the pack's pair with module-02, from one store alone, needs --one-end ...
         let alone = try CLIRunner.run(["keys", "rotate", run.dir.appendingPathComponent("keystores/pack.flash").path,
-                                       "--device", "0x11"])
+                                       "--device", "0x02"])
         expectOneLineError(alone, status: 1, contains: "its other end is not among these stores")
         // ... and then leaves the two ends a step apart, which check reports.
-        let one = try CLIRunner.run(["keys", "rotate", "--one-end", "--device", "0x11",
+        let one = try CLIRunner.run(["keys", "rotate", "--one-end", "--device", "0x02",
                                      run.dir.appendingPathComponent("keystores/pack.flash").path])
         #expect(one.status == 0, "\(one.stderr)")
         let apart = try CLIRunner.run(["keys", "check", run.stores])
         #expect(apart.status == 1)
-        #expect(apart.stdout.contains("pair 0x01>0x11 pack > module-02: refused: handshake failed"), "\(apart.stdout)")
+        #expect(apart.stdout.contains("pair 0x40>0x02 pack > module-02: refused: handshake failed"), "\(apart.stdout)")
         let both = try CLIRunner.run(["keys", "rotate", run.stores])
-        expectOneLineError(both, status: 1, contains: "pair 0x01>0x11: the two ends hold different key ids")
+        expectOneLineError(both, status: 1, contains: "pair 0x40>0x02: the two ends hold different key ids")
     }
 
     @Test("keys revoke: the peers forget the device, show and check report it, a handshake is refused")
@@ -186,21 +186,21 @@ struct KeysAndVerifiedDecodeTests {
         let r = try CLIRunner.run(["keys", "revoke", run.stores, "--device", "module-02"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("revoked 1 pair in 1 key store"), "\(r.stdout)")
-        #expect(r.stdout.contains("pack  pair 0x01>0x11"))
+        #expect(r.stdout.contains("pack  pair 0x40>0x02"))
         let ids = try Self.keyIds(run.stores)
-        #expect(ids["pack"]?.keys.sorted() == [0x00, 0x10])     // the app pair and module-01's
-        #expect(ids["module-02"]?[0x01] != nil)                  // its own store is left alone
+        #expect(ids["pack"]?.keys.sorted() == [0x00, 0x01])     // the app pair and module-01's
+        #expect(ids["module-02"]?[0x40] != nil)                  // its own store is left alone
         let check = try CLIRunner.run(["keys", "check", run.stores])
         #expect(check.status == 1)
-        #expect(check.stdout.contains("pair 0x01>0x11 pack > module-02: refused: pack holds no pair with device 0x11"),
+        #expect(check.stdout.contains("pair 0x40>0x02 pack > module-02: refused: pack holds no pair with device 0x02"),
                 "\(check.stdout)")
-        #expect(check.stdout.contains("pair 0x01>0x10 pack > module-01: established"))
+        #expect(check.stdout.contains("pair 0x40>0x01 pack > module-01: established"))
         let auditText = try String(contentsOfFile: run.audit, encoding: .utf8)
-        #expect(auditText.contains("\"pair_revoked\"") && auditText.contains("0x01>0x11"))
+        #expect(auditText.contains("\"pair_revoked\"") && auditText.contains("0x40>0x02"))
         #expect(try CLIRunner.run(["audit", "verify", run.audit]).status == 0)
         // Revoking it again: no peer holds it any more.
-        let again = try CLIRunner.run(["keys", "revoke", run.stores, "--device", "0x11"])
-        expectOneLineError(again, status: 1, contains: "no pair with device id 0x11")
+        let again = try CLIRunner.run(["keys", "revoke", run.stores, "--device", "0x02"])
+        expectOneLineError(again, status: 1, contains: "no pair with device id 0x02")
         expectOneLineError(try CLIRunner.run(["keys", "revoke", run.stores, "--device", "module-07"]),
                            status: 1, contains: "unknown device 'module-07'")
         expectOneLineError(try CLIRunner.run(["keys", "rotate", run.stores, "--device", "0x2f"]),

@@ -29,7 +29,7 @@ struct PackDiscoverTests {
 
         /// A config of this pack; `serials` replaces the module serials.
         static func config(serials: [String] = ["BM-D1", "BM-D2", "BM-D3"]) -> String {
-            let modules = serials.enumerated().map { #"{"serial": "\#($1)", "device_id": \#(16 + $0)}"# }
+            let modules = serials.enumerated().map { #"{"serial": "\#($1)", "device_id": \#(1 + $0)}"# }
             return #"{"pack": {"serial": "PC-D1"}, "modules": [\#(modules.joined(separator: ", "))]}"#
         }
 
@@ -61,12 +61,14 @@ struct PackDiscoverTests {
         #expect(r.status == 0, "\(r.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
         let devices = try #require(doc["devices"] as? [[String: Any]])
-        #expect(devices.map { $0["serial"] as? String } == ["PC-D1", "BM-D1", "BM-D2", "BM-D3"])
-        #expect(devices.map { $0["device_id"] as? Int } == [1, 16, 17, 18])
-        #expect(devices.map { $0["name"] as? String } == ["pack", "module-01", "module-02", "module-03"])
-        #expect(devices.map { $0["role"] as? String } == ["pack_controller", "module", "module", "module"])
+        // In device-id order: modules 0x01...0x03, then the pack at 0x40.
+        #expect(devices.map { $0["serial"] as? String } == ["BM-D1", "BM-D2", "BM-D3", "PC-D1"])
+        #expect(devices.map { $0["device_id"] as? Int } == [1, 2, 3, 64])
+        #expect(devices.map { $0["name"] as? String } == ["module-01", "module-02", "module-03", "pack"])
+        #expect(devices.map { $0["role"] as? String } == ["module", "module", "module", "pack_controller"])
         #expect(devices.allSatisfy { $0["firmware"] as? String == "1.0.0" })
-        #expect(devices.map { $0["binding_key"] as? String ?? "" } == (try bench.keys(of: bench.config)))
+        let keys = try bench.keys(of: bench.config)
+        #expect(devices.map { $0["binding_key"] as? String ?? "" } == Array(keys.dropFirst()) + [keys[0]])
         #expect((doc["rejected"] as? [Any])?.isEmpty == true && (doc["conflicts"] as? [Any])?.isEmpty == true)
 
         Self.pause()
@@ -93,7 +95,7 @@ struct PackDiscoverTests {
         try Bench.config(serials: ["BM-D1", "BM-XX", "BM-D3"]).write(toFile: wrong, atomically: true, encoding: .utf8)
         let refused = try CLIRunner.run(["pack", "init", "--config", wrong, "--discover", "--can", bench.can,
                                          "--timeout", "3"], timeout: 60)
-        expectOneLineError(refused, status: 1, contains: "modules[1] (BM-XX, id 0x11): answered with serial BM-D2")
+        expectOneLineError(refused, status: 1, contains: "modules[1] (BM-XX, id 0x02): answered with serial BM-D2")
         #expect(try bench.keys(of: wrong) == ["", "", "", ""])       // nothing written
     }
 

@@ -22,7 +22,7 @@ struct ProvisionTests {
         init(modules: Int = 2, startPack: Bool = true, bridgeAuth: String = "both") throws {
             dir = try CLIRunner.tempDir()
             config = dir.appendingPathComponent("pack.json").path
-            let list = (1...modules).map { #"{"serial": "BM-T\#($0)", "device_id": \#(15 + $0)}"# }
+            let list = (1...modules).map { #"{"serial": "BM-T\#($0)", "device_id": \#($0)}"# }
             try #"{"pack": {"serial": "PC-T1"}, "modules": [\#(list.joined(separator: ", "))]}"#
                 .write(toFile: config, atomically: true, encoding: .utf8)
             bridge = try CLIRunner.start(["bridge", "serve", "--port", "0", "--memory", "--token", ProvisionTests.token,
@@ -256,9 +256,9 @@ struct ProvisionTests {
         (#"{"pack": {"serial": "PC-1"}, "modules": [{"device_id": 16}]}"#, "modules[0].serial: missing"),
         (#"{"pack": {"serial": "PC-1"}, "modules": []}"#, "modules: must list 1...32 modules, got 0"),
         (#"{"pack": {"serial": "PC-1"}, "modules": [{"serial": "A", "device_id": 99}]}"#,
-         "modules[0].device_id: must be 16...47"),
-        (#"{"pack": {"serial": "PC-1"}, "modules": [{"serial": "A"}, {"serial": "B", "device_id": 16}]}"#,
-         "modules[1].device_id: 16 is also modules[0]'s"),
+         "modules[0].device_id: must be 1...32 (0x01...0x20)"),
+        (#"{"pack": {"serial": "PC-1"}, "modules": [{"serial": "A"}, {"serial": "B", "device_id": 1}]}"#,
+         "modules[1].device_id: 1 is also modules[0]'s"),
         (#"{"pack": {"serial": "PC-1", "device_id": true}, "modules": [{"serial": "A"}]}"#,
          "pack.device_id: must be an integer 0...255"),
         (#"{"pack": {"serial": "PC-1", "binding_key": "04ab"}, "modules": [{"serial": "A"}]}"#,
@@ -296,7 +296,7 @@ struct ProvisionTests {
         let store = dir.appendingPathComponent("keys").path
         let r = try CLIRunner.run(["pack", "init", "--config", config, "--store", store], timeout: 30)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("module-01 BM-9 (id 0x10): binding key "))
+        #expect(r.stdout.contains("module-01 BM-9 (id 0x01): binding key "))
         let first = try String(contentsOfFile: config, encoding: .utf8)
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(first.utf8)) as? [String: Any])
         #expect(doc["creator"] as? String == "bench")

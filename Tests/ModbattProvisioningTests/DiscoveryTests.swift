@@ -22,7 +22,7 @@ struct DiscoveryTests {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let audit = AuditLog()
             tool = await bus.attach(name: "tool")
-            let packStorage = try DeviceStorage(directory: dir, name: "pack", serial: "PC-D1", deviceId: 0x01, role: 0)
+            let packStorage = try DeviceStorage(directory: dir, name: "pack", serial: "PC-D1", deviceId: World.packId, role: 0)
             pack = PackControllerNode(storage: packStorage, node: await bus.attach(name: "pack"), audit: audit,
                                       policy: TamperPolicy(), allowBootstrap: false)
             var mods: [BatteryModuleNode] = []
@@ -62,12 +62,13 @@ struct DiscoveryTests {
         let report = try await bench.ask([Discovery.queryFrame()], now: 0)
         #expect(report.rejected.isEmpty)
         #expect(report.conflicts.isEmpty)
-        #expect(report.devices.map(\.deviceId) == [0x01, 0x10, 0x11])
-        #expect(report.devices.map(\.serial) == ["PC-D1", "BM-D1", "BM-D2"])
-        #expect(report.devices.map(\.role) == [.packController, .module, .module])
+        #expect(report.devices.map(\.deviceId) == [0x01, 0x02, 0x40])
+        #expect(report.devices.map(\.serial) == ["BM-D1", "BM-D2", "PC-D1"])
+        #expect(report.devices.map(\.role) == [.module, .module, .packController])
         #expect(report.devices.allSatisfy { $0.firmware == .reference })
-        var keys = [await bench.pack.bindingPublicKey]
+        var keys: [[UInt8]?] = []
         for m in bench.modules { keys.append(await m.bindingPublicKey) }
+        keys.append(await bench.pack.bindingPublicKey)
         #expect(report.devices.map(\.bindingKey) == keys)
         #expect(keys.allSatisfy { $0?.count == 65 && $0?.first == 0x04 })
     }
@@ -75,7 +76,7 @@ struct DiscoveryTests {
     @Test("a query for one device id is answered by that device only")
     func targetedQuery() async throws {
         let bench = try await Bench(modules: 2)
-        let report = try await bench.ask([Discovery.queryFrame(target: 0x11)], now: 0)
+        let report = try await bench.ask([Discovery.queryFrame(target: 0x02)], now: 0)
         #expect(report.devices.map(\.serial) == ["BM-D2"])
     }
 

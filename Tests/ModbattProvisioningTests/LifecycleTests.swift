@@ -53,7 +53,7 @@ struct LifecycleTests {
             #expect(report.pairs.map(\.name) == ["app-pack", "pack-module-01", "pack-module-03"])
             #expect(report.allEstablished, "\(report.summary)")
             let pack = try DeviceKeyStore.inspect(path: sim.keyStorePath(device: "pack"))
-            #expect(!pack.pairs.contains { $0.peerId == 0x11 })
+            #expect(!pack.pairs.contains { $0.peerId == World.moduleId(2) })
             // The revoked module still has its old keys and keeps talking: refused.
             let traffic = try await sim.runTraffic(seconds: 0.5)
             #expect(traffic.rejected["no-pair", default: 0] > 0)
@@ -156,7 +156,7 @@ struct LifecycleTests {
             #expect(try await sim.provision().allEstablished)
             _ = try await sim.runTraffic(seconds: 0.3)
             let captured = await sim.world.sniffer.recorded().map(\.frame).filter {
-                World.isSessionFrame($0) && XferIds.deviceId($0.id) == 0x10 && XferIds.messageId($0.id) == 0x316
+                World.isSessionFrame($0) && XferIds.deviceId($0.id) == World.moduleId(1) && XferIds.messageId($0.id) == 0x316
             }
             let message = World.lastMessage(captured)
             #expect(!message.isEmpty)
@@ -164,7 +164,7 @@ struct LifecycleTests {
                 for f in World.tampered(message) { try await sim.world.sniffer.forge(f) }
                 _ = try await sim.runTraffic(seconds: 0.01)
             }
-            #expect(!(await sim.world.pack.pairQuarantined(0x10)))
+            #expect(!(await sim.world.pack.pairQuarantined(World.moduleId(1))))
             let lines = try auditLines(sim)
             let alerts = lines.filter { $0.contains("\"kind\":\"auth_failure_rate\"") }
             #expect(alerts.count == 1, "one alert per window, not one per frame")
@@ -191,7 +191,7 @@ struct LifecycleTests {
             // authentication, replays the replay window.
             #expect(attack.rejected["auth", default: 0] >= 3 * 2 * 3, "\(attack.rejected)")
             #expect(attack.rejected["replay", default: 0] > 0, "\(attack.rejected)")
-            let ids: [UInt8] = [0x10, 0x11, 0x12]
+            let ids: [UInt8] = (1...3).map(World.moduleId)
             for id in ids { #expect(!(await sim.world.pack.pairQuarantined(id)), "pair \(id)") }
             let lines = try auditLines(sim)
             #expect(!lines.contains { $0.contains("\"event\":\"pair_quarantined\"") })

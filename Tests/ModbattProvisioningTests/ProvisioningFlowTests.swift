@@ -75,7 +75,7 @@ struct ProvisioningFlowTests {
             #expect(report.attacks[4].rejected["stale", default: 0] == 1, "\(report.attacks[4])")
             #expect(report.attacks[5].rejected["auth", default: 0] > 0, "\(report.attacks[5])")
             #expect((try auditLines(sim)).contains { $0.contains("\"event\":\"command_unacknowledged\"") })
-            for id: UInt8 in [0x10, 0x11, 0x12] { #expect(!(await sim.world.pack.pairQuarantined(id))) }
+            for id in (1...3).map(World.moduleId) { #expect(!(await sim.world.pack.pairQuarantined(id))) }
             let lines = try auditLines(sim)
             #expect(lines.contains { $0.contains("\"event\":\"package_rejected\"") && $0.contains("older") || $0.contains("rollback") })
             #expect(report.allRejected)

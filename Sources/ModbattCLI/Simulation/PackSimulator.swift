@@ -258,10 +258,10 @@ final class PackSimulator: @unchecked Sendable {
         }
 
         let profile: SecureSession.Profile = settings.fd ? .fd : .classic
-        // Pair 0: app (controller) - pack (device, id 0x40); then pack - module i (device id i).
-        var specs: [(String, UInt8, Int, Int)] = [("app-pack", 0x40, 0, 1)]
+        // Pair 0: app (controller) - pack (device); then pack - module i. Ids: `DeviceAddress`.
+        var specs: [(String, UInt8, Int, Int)] = [("app-pack", DeviceAddress.pack, 0, 1)]
         for m in 1...settings.modules {
-            specs.append((String(format: "pack-module-%02d", m), UInt8(m), 1, 1 + m))
+            specs.append((String(format: "pack-module-%02d", m), DeviceAddress.module(m), 1, 1 + m))
         }
         for (index, spec) in specs.enumerated() {
             let (pairName, deviceId, ctl, dev) = spec

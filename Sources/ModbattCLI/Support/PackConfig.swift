@@ -50,9 +50,11 @@ struct PackConfig {
         var modules: [Device] = []
         for (i, item) in list.enumerated() {
             guard let o = item as? [String: Any] else { throw fields.error("modules[\(i)]", "must be an object") }
-            let m = try fields.device(o, at: "modules[\(i)]", defaultId: UInt8(0x10 + i))
+            let m = try fields.device(o, at: "modules[\(i)]", defaultId: PackLayout.moduleDeviceIds.lowerBound + UInt8(i))
             guard PackLayout.moduleDeviceIds.contains(m.deviceId) else {
-                throw fields.error("modules[\(i)].device_id", "must be 16...47 (0x10...0x2F), got \(m.deviceId)")
+                throw fields.error("modules[\(i)].device_id", "must be \(PackLayout.moduleDeviceIds.lowerBound)...\(PackLayout.moduleDeviceIds.upperBound) "
+                                   + String(format: "(0x%02x...0x%02x)", PackLayout.moduleDeviceIds.lowerBound,
+                                            PackLayout.moduleDeviceIds.upperBound) + ", got \(m.deviceId)")
             }
             if let j = modules.firstIndex(where: { $0.deviceId == m.deviceId }) {
                 throw fields.error("modules[\(i)].device_id", "\(m.deviceId) is also modules[\(j)]'s")

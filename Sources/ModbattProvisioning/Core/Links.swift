@@ -241,7 +241,8 @@ final class PairSession {
     private let aead: UnsafeMutablePointer<mb_aead>
     private let inbox: UnsafeMutablePointer<mb_session_msg>
     private let box: Box
-    let deviceId: UInt8
+    /// The pair's device id: the address the session talks under (`readdress`).
+    private(set) var deviceId: UInt8
     let keyId: [UInt8]
     let role: SecureSession.Role
 
@@ -343,6 +344,26 @@ final class PairSession {
     }
 
     func poll(now: UInt32) -> ModbattError? { ModbattError(code: mb_session_poll(session, now)) }
+
+    // A pair at another address (docs/PROTOCOL.md 6.7).
+
+    /// Move to another device id: every session key goes, the pair secret,
+    /// key id and HELLO counters stay; a handshake at the new id follows.
+    func readdress(to id: UInt8) throws(ModbattError) {
+        try CCore.check(mb_session_readdress(session, id))
+        deviceId = id
+    }
+
+    /// Whether `hello` (a whole HELLO) is this pair's, authentic and fresh,
+    /// sent under device id `id`; changes nothing.
+    func checkHello(_ hello: [UInt8], at id: UInt8) throws(ModbattError) {
+        try CCore.check(hello.withUnsafeBufferPointer { mb_session_check_hello(session, id, $0.baseAddress, $0.count) })
+    }
+
+    /// Raise this session's HELLO counters to `other`'s (one side of one pair).
+    func takeCounters(from other: PairSession) throws(ModbattError) {
+        try CCore.check(mb_session_take_counters(session, other.session))
+    }
 
     var established: Bool {
         var i = mb_session_info()

@@ -13,7 +13,7 @@ public enum Discovery {
     /// Layout version of query and answer.
     public static let version: UInt8 = 1
     /// The device id of a query for every device (as the ModBatt firmware's broadcast id).
-    public static let everyDevice: UInt8 = 0x00
+    public static let everyDevice = DeviceAddress.broadcast
     /// A device answers at most once per this interval, whoever asks (PROTOCOL.md 17.3).
     public static let minAnswerIntervalMs: UInt32 = 1000
     /// Query payload: version, flags (0).

@@ -7,7 +7,9 @@ import ModbattCAN
 /// whoever asks, so queries cannot make it flood the bus. A refused query
 /// (malformed, oversized, another version, too soon) changes nothing.
 struct DiscoveryResponder: Sendable {
-    let deviceId: UInt8
+    /// The id this device answers under: its address, which follows a
+    /// re-enumeration (docs/PROTOCOL.md 6.7).
+    var deviceId: UInt8
     /// When this device last answered (node ms); nil: never since power-on.
     private(set) var lastAnswerAt: UInt32?
 
@@ -36,8 +38,9 @@ struct DiscoveryResponder: Sendable {
 
 extension DeviceStorage {
     /// What this device says about itself in a discovery answer.
-    func discoveryIdentity(role: DiscoveredDevice.Role) -> DiscoveredDevice {
-        DiscoveredDevice(deviceId: deviceId, role: role, firmware: .reference, bindingKey: binding?.publicKey,
+    /// `address`: the id it answers under now (default: as provisioned).
+    func discoveryIdentity(role: DiscoveredDevice.Role, address: UInt8? = nil) -> DiscoveredDevice {
+        DiscoveredDevice(deviceId: address ?? deviceId, role: role, firmware: .reference, bindingKey: binding?.publicKey,
                          serial: serial)
     }
 }

@@ -17,8 +17,14 @@ actor BatteryModuleNode {
     /// Never answers (a dead module).
     var silent: Bool
 
-    private let rx: XferReceiver
+    private var rx: XferReceiver
     private var discovery: DiscoveryResponder
+    /// The id the bus gave this module (docs/PROTOCOL.md 6.7): the
+    /// provisioned one until the pack registers it under another.
+    private(set) var address: UInt8
+    /// HELLOs left to announce a (re)assigned address, and when the next is due.
+    private var announcesLeft = 0
+    private var nextAnnounce: UInt32 = 0
     private var session: PairSession?
     private var guardState = PairGuard()
     private var telemetryEvery: UInt32 = 0
@@ -39,8 +45,30 @@ actor BatteryModuleNode {
         self.profile = profile
         self.allowBootstrap = allowBootstrap
         self.silent = silent
+        address = storage.deviceId
         rx = XferReceiver(msgId: XferIds.down, deviceId: storage.deviceId)
         discovery = DiscoveryResponder(deviceId: storage.deviceId)
+    }
+
+    /// The bus gave this module an id (the ModBatt pack's registration, or
+    /// a re-registration after either side rebooted; docs/PROTOCOL.md 6.7).
+    /// Under a new id the session moves (its keys end, the pair stays); under
+    /// any id the module then starts a handshake, whose HELLO tells the pack
+    /// where its pair is now: retried every 300 ms, four times at most,
+    /// until established. Transfers and discovery follow the id. Throws for
+    /// the broadcast and unassigned ids.
+    func assignAddress(_ id: UInt8, now: UInt32) throws(ModbattError) {
+        guard DeviceAddress.isAddress(id) else { throw .invalidArgument }
+        if id != address {
+            try session?.readdress(to: id)
+            pending.append(AuditEntry(event: "address_changed", data: [
+                "device": .string(name), "from": .int(Int64(address)), "to": .int(Int64(id))]))
+            address = id
+            rx = XferReceiver(msgId: XferIds.down, deviceId: id)
+            discovery.deviceId = id
+        }
+        announcesLeft = session == nil ? 0 : 4
+        nextAnnounce = now
     }
 
     /// Power on: boot the key store and the session.
@@ -69,6 +97,8 @@ actor BatteryModuleNode {
     /// reception.
     func setMissing(_ predicate: (@Sendable (CANFrame) -> Bool)?) { missing = predicate }
     private var missing: (@Sendable (CANFrame) -> Bool)?
+    /// Off the bus (`true`: it neither hears nor answers) or back on.
+    func setSilent(_ off: Bool) { silent = off }
     /// Factory-bootstrap policy of this device (refuses clear packages when false).
     func setAllowBootstrap(_ allow: Bool) { allowBootstrap = allow }
 
@@ -78,7 +108,7 @@ actor BatteryModuleNode {
               let base = storage.helloCounterBase(log: &pending) else { return }
         let params = rec.params
         session = rec.withPair(0) { _, secret in
-            try? PairSession(role: .device, profile: params.profile, deviceId: rec.deviceId, secret: secret,
+            try? PairSession(role: .device, profile: params.profile, deviceId: address, secret: secret,
                              keyId: pair.keyId, params: params, helloCounterBase: base)
         }
         guardState = PairGuard()
@@ -91,7 +121,7 @@ actor BatteryModuleNode {
         var out: [CANFrame] = []
         var worked = !frames.isEmpty
         for f in frames.map(\.frame) {
-            if let answer = discovery.handle(f, now: now, identity: { storage.discoveryIdentity(role: .module) }) {
+            if let answer = discovery.handle(f, now: now, identity: { storage.discoveryIdentity(role: .module, address: address) }) {
                 out += counters.discoveryFrames(answer)
                 continue
             }
@@ -112,6 +142,15 @@ actor BatteryModuleNode {
             handleEvents(s, now: now)
         }
         if let s = session {
+            if announcesLeft > 0, now &- nextAnnounce < 0x8000_0000 {
+                if s.established && !s.info.handshaking && announcesLeft < 4 {
+                    announcesLeft = 0
+                } else if !s.info.handshaking {
+                    announcesLeft -= 1
+                    nextAnnounce = now &+ 300
+                    try? s.start(now: now)
+                }
+            }
             if let e = s.poll(now: now), e != .timeout { _ = e }
             out += s.takeFrames()
             handleEvents(s, now: now)
@@ -124,7 +163,8 @@ actor BatteryModuleNode {
         for f in out { try? await node.send(f) }
         worked = worked || !out.isEmpty
         await flushAudit()
-        let due: UInt32? = (telemetryEvery > 0 && session?.established == true) ? nextTelemetry : nil
+        var due: UInt32? = (telemetryEvery > 0 && session?.established == true) ? nextTelemetry : nil
+        if announcesLeft > 0 { due = due.map { ($0 &- now) < (nextAnnounce &- now) ? $0 : nextAnnounce } ?? nextAnnounce }
         return StepResult(worked: worked, nextDue: due)
     }
 

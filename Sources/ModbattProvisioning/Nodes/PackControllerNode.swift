@@ -44,8 +44,16 @@ actor PackControllerNode {
     private var forwardXferId: UInt8 = 0
     private var appSession: PairSession?
     private var appGuard = PairGuard()
+    /// Module pairs by the module's provisioned id, the pair's name here;
+    /// each session talks under the module's address now (`pairAt`).
     private var moduleSessions: [UInt8: PairSession] = [:]
     private var links: [UInt8: ModuleLink] = [:]
+    /// Where each module pair is: address -> provisioned id (docs/PROTOCOL.md 6.7).
+    private var pairAt: [UInt8: UInt8] = [:]
+    /// A pair heard at another address: the session that answered its HELLO
+    /// there, until its FINISH confirms the move (by provisioned id).
+    private var moves: [UInt8: PairSession] = [:]
+    private var helloCollector = HelloCollector()
     private var telemetry: [UInt8: [UInt8]] = [:]
     private var telemetryEvery: UInt32 = 0
     private var nextTelemetry: UInt32 = 0
@@ -79,6 +87,10 @@ actor PackControllerNode {
     var bindingPublicKey: [UInt8]? { storage.binding?.publicKey }
     var appSessionEstablished: Bool { appSession?.established ?? false }
     func linkState(_ id: UInt8) -> LinkState? { links[id]?.state }
+    /// Where the pair of the module provisioned as `id` is now.
+    func moduleAddress(_ id: UInt8) -> UInt8? { pairAt.first { $0.value == id }?.key }
+    /// Whether the pair is being moved to another address (its HELLO there answered).
+    func pairMoving(_ id: UInt8) -> Bool { moves[id] != nil }
     func moduleKeyId(_ id: UInt8) -> [UInt8]? { storage.record?.pairs.first { $0.peerId == id }?.keyId }
     var isQuarantined: Bool { storage.refused != nil }
     var bootRefusal: String? { storage.refused.map { "\($0)" } }
@@ -107,6 +119,9 @@ actor PackControllerNode {
     private func buildSessions() {
         appSession = nil
         moduleSessions = [:]
+        pairAt = [:]
+        moves = [:]
+        helloCollector.reset()
         guard storage.refused == nil, let rec = storage.record,
               let base = storage.helloCounterBase(log: &pending) else { return }
         let params = rec.params
@@ -119,6 +134,7 @@ actor PackControllerNode {
             guard let s else { continue }
             if p.controller {
                 moduleSessions[p.peerId] = s
+                pairAt[p.peerId] = p.peerId
                 var link = links[p.peerId] ?? ModuleLink()
                 link.guardState = PairGuard()
                 if link.state != .established { link.state = .pending }
@@ -153,8 +169,10 @@ actor PackControllerNode {
                 out += receiveApp(f, s, now: now)
                 continue
             }
-            if f.isExtended, let s = moduleSessions[XferIds.deviceId(f.id)], s.accepts(f) {
-                out += receiveModule(f, s, now: now)
+            if f.isExtended, let answered = relocate(f, now: now) {
+                out += answered
+            } else if f.isExtended, let peer = pairAt[XferIds.deviceId(f.id)], let s = moduleSessions[peer], s.accepts(f) {
+                out += receiveModule(f, s, peer: peer, now: now)
             } else if World.isSessionFrame(f), XferIds.messageId(f.id) >= 0x310, XferIds.deviceId(f.id) != deviceId,
                       storage.record != nil {
                 // A module frame for a pair this pack holds no key for (revoked or never provisioned).
@@ -308,7 +326,7 @@ actor PackControllerNode {
         // Handshakes with modules whose package arrived.
         for (id, link) in links {
             guard let due = link.nextHello, now &- due < 0x8000_0000, link.state == .pending,
-                  let s = moduleSessions[id] else { continue }
+                  let s = moduleSessions[id], pairAt[s.deviceId] == id else { continue }
             if s.established {
                 links[id]?.nextHello = nil
                 continue
@@ -333,6 +351,11 @@ actor PackControllerNode {
             _ = s.poll(now: now)
             out += s.takeFrames()
             handleModuleEvents(id, s, now: now)
+        }
+        for (id, s) in moves {
+            _ = s.poll(now: now)
+            out += s.takeFrames()
+            settleMove(id, s, now: now)
         }
         // Reports to the app.
         reportTx.poll(now: now)
@@ -465,8 +488,7 @@ actor PackControllerNode {
         return out
     }
 
-    private func receiveModule(_ f: CANFrame, _ s: PairSession, now: UInt32) -> [CANFrame] {
-        let id = XferIds.deviceId(f.id)
+    private func receiveModule(_ f: CANFrame, _ s: PairSession, peer id: UInt8, now: UInt32) -> [CANFrame] {
         if links[id]?.guardState.quarantined == true {
             counters.rejected["quarantined", default: 0] += 1
             pending.append(AuditEntry(event: "frame_rejected", data: [
@@ -571,7 +593,127 @@ actor PackControllerNode {
         }
     }
 
-    private func pairName(_ id: UInt8) -> String { "pack-" + World.moduleName(Int(id) - 0x0F) }
+    private func pairName(_ id: UInt8) -> String {
+        "pack-" + (DeviceAddress.moduleNumber(id).map(World.moduleName) ?? String(format: "device-0x%02x", id))
+    }
+
+    // MARK: A pair at another address (docs/PROTOCOL.md 6.7)
+
+    /// A module's handshake at an address that is not its pair's: nil when
+    /// `f` is not part of one (the caller routes it as usual), else the
+    /// frames to send. A HELLO there is collected whole and checked by the
+    /// pair it names (authentic, under that address, counter above every
+    /// one answered) before anything else happens: a refused one is
+    /// counted and logged and changes nothing, the pair's session keeps
+    /// working. An accepted one is answered by a new session of the same
+    /// pair secret at that address; only its FINISH moves the pair
+    /// (`settleMove`).
+    private func relocate(_ f: CANFrame, now: UInt32) -> [CANFrame]? {
+        let address = XferIds.deviceId(f.id)
+        let message = XferIds.messageId(f.id)
+        guard (0x310...0x312).contains(message), DeviceAddress.isAddress(address), address != deviceId else { return nil }
+        if let (id, s) = moves.first(where: { $0.value.deviceId == address }), s.accepts(f) {
+            do throws(ModbattError) { _ = try s.receive(f, now: now) } catch {
+                counters.rejected[reasonName(error), default: 0] += 1
+            }
+            let out = s.takeFrames()
+            settleMove(id, s, now: now)
+            return out
+        }
+        guard message == 0x310 else { return nil }
+        if let kid = HelloCollector.keyId(ofFirstChunk: f) {
+            // The pair at this address, or no pair this pack holds: the usual path.
+            if let here = pairAt[address], moduleSessions[here]?.keyId == kid { return nil }
+            guard moduleSessions.contains(where: { $0.value.keyId == kid }) else { return nil }
+        } else if !helloCollector.collecting(at: address) {
+            return nil
+        }
+        guard let hello = helloCollector.add(f, at: address, now: now),
+              let (id, current) = moduleSessions.first(where: { $0.value.keyId == hello.keyId }) else { return [] }
+        let from = current.deviceId
+        do throws(ModbattError) {
+            try current.checkHello(hello.hello, at: address)
+            let moved = try makeModuleSession(id, at: address)
+            try moved.takeCounters(from: current)
+            for frame in hello.frames { _ = try moved.receive(frame, now: now) }
+            moves[id] = moved
+            pending.append(AuditEntry(event: "pair_moving", data: [
+                "device": .string(name), "pair": .string(pairName(id)), "from": .int(Int64(from)),
+                "to": .int(Int64(address)), "key_id": .string(CCore.hex(current.keyId))]))
+            let out = moved.takeFrames()
+            _ = moved.takeEvents()
+            return out
+        } catch {
+            // Forged, replayed, or for another id: no state, no tamper signal
+            // (a stranger can send one), the session at `from` untouched.
+            counters.rejected["move_" + reasonName(error), default: 0] += 1
+            pending.append(AuditEntry(event: "pair_move_refused", data: [
+                "device": .string(name), "pair": .string(pairName(id)), "at": .int(Int64(address)),
+                "reason": .string(reasonName(error))]))
+            return []
+        }
+    }
+
+    /// A new session of module pair `id` (the stored pair secret) at
+    /// `address`; its HELLO counters come from the pair's current session
+    /// (`takeCounters`), which started from this boot's base.
+    private func makeModuleSession(_ id: UInt8, at address: UInt8) throws(ModbattError) -> PairSession {
+        guard let rec = storage.record, let i = rec.pairs.firstIndex(where: { $0.controller && $0.peerId == id })
+        else { throw .invalidState }
+        let p = rec.pairs[i], params = rec.params
+        let made: Result<PairSession, ModbattError> = rec.withPair(i) { _, secret in
+            Result { () throws(ModbattError) -> PairSession in
+                try PairSession(role: .controller, profile: params.profile, deviceId: address, secret: secret,
+                                keyId: p.keyId, params: params, ephemeral: p.ephemeral)
+            }
+        }
+        return try made.get()
+    }
+
+    /// The moving session's outcome: confirmed (FINISH), the pair now lives
+    /// at its new address, and a pair the pack still placed there is parked
+    /// (its module is elsewhere: its keys end until its own HELLO says
+    /// where); failed or timed out, it is dropped and nothing else changes.
+    private func settleMove(_ id: UInt8, _ moved: PairSession, now: UInt32) {
+        for e in moved.takeEvents() {
+            switch e.kind {
+            case .handshakeDone:
+                let address = moved.deviceId
+                let old = moduleSessions[id]
+                if let old {
+                    try? moved.takeCounters(from: old)
+                    if pairAt[old.deviceId] == id { pairAt[old.deviceId] = nil }
+                }
+                if let other = pairAt[address], other != id, let parked = moduleSessions[other] {
+                    try? parked.readdress(to: parked.deviceId)   // ends its keys, keeps its counters
+                    pairAt[address] = nil
+                    links[other]?.state = .pending
+                    links[other]?.nextHello = nil
+                    statusDirty = true
+                    pending.append(AuditEntry(event: "pair_parked", data: [
+                        "device": .string(name), "pair": .string(pairName(other)), "at": .int(Int64(address))]))
+                }
+                pairAt[address] = id
+                moduleSessions[id] = moved
+                moves[id] = nil
+                var link = links[id] ?? ModuleLink()
+                link.state = .established
+                link.nextHello = nil
+                link.guardState = PairGuard()
+                links[id] = link
+                statusDirty = true
+                pending.append(AuditEntry(event: "pair_moved", data: [
+                    "device": .string(name), "pair": .string(pairName(id)), "from": .int(Int64(old?.deviceId ?? id)),
+                    "to": .int(Int64(address)), "key_id": .string(CCore.hex(moved.keyId))]))
+            case .handshakeFailed:
+                moves[id] = nil
+                pending.append(AuditEntry(event: "pair_move_failed", data: [
+                    "device": .string(name), "pair": .string(pairName(id)), "at": .int(Int64(moved.deviceId)),
+                    "reason": .string(reasonName(e.error))]))
+            default: break
+            }
+        }
+    }
 
     /// Pair status entries [id][state 0 pending 1 ok 2 failed][reason i16][key id 4], 12 per message.
     private func sendStatus(_ s: PairSession, now: UInt32) -> [CANFrame] {
