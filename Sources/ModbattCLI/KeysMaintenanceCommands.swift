@@ -27,7 +27,7 @@ extension KeysCommand {
         )
 
         @Argument(help: "A folder of <device>.flash key stores (or one store, with --one-end).") var path: String
-        @Option(help: "Rotate only the pairs this device is an end of: a device id (0x12, 18) or a store name (module-03).")
+        @Option(help: "Rotate only the pairs this device is an end of: a device id (0x03, 3) or a store name (module-03).")
         var device: String?
         @Flag(help: "Allow rotating pairs whose other end is not under PATH (rotate the peers separately).")
         var oneEnd = false
@@ -60,7 +60,7 @@ extension KeysCommand {
         )
 
         @Argument(help: "A <device>.flash key store, or a folder of them.") var path: String
-        @Option(help: "The device to revoke: a device id (0x12, 18) or a store name (module-03).") var device: String
+        @Option(help: "The device to revoke: a device id (0x03, 3) or a store name (module-03).") var device: String
         @OptionGroup var output: KeyChangeOptions
         @OptionGroup var global: GlobalOptions
 
@@ -152,7 +152,7 @@ enum KeyStoreCLI {
         if t.hasPrefix("0x"), let v = UInt8(t.dropFirst(2), radix: 16) { return v }
         if let v = UInt8(t) { return v }
         if let id = set.deviceId(named: text) { return id }
-        throw CLIError("unknown device '\(text)': give a device id (0x12, 18) or one of: "
+        throw CLIError("unknown device '\(text)': give a device id (0x03, 3) or one of: "
                        + set.deviceNames.joined(separator: ", "))
     }
 

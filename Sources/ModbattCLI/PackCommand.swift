@@ -59,7 +59,8 @@ struct PackCommand: AsyncParsableCommand {
             let layout: PackLayout
             if let store { layout = try Self.fromKeyStores(config, store: store) } else { layout = try await discovered(config) }
             try config.writingBindingKeys(layout, to: output ?? self.config)
-            print("pack \(layout.pack.serial) (id 0x01): binding key \(BindingKeyId.text(layout.pack.bindingKey))")
+            print("pack \(layout.pack.serial) (id \(String(format: "0x%02X", layout.pack.deviceId))): "
+                  + "binding key \(BindingKeyId.text(layout.pack.bindingKey))")
             for m in layout.modules {
                 print("\(PackLayout.moduleName(deviceId: m.deviceId)) \(m.serial) (id \(String(format: "0x%02X", m.deviceId))): "
                       + "binding key \(BindingKeyId.text(m.bindingKey))")
