@@ -133,6 +133,40 @@ struct ReenumerationTests {
         }
     }
 
+    /// New key material later (a new package version) reaches a moved
+    /// module where it is, and its new pair is set up there.
+    @Test func newPackageReachesAMovedModule() async throws {
+        try await withSimulation(makeConfig(modules: 2, "moved-update")) { sim in
+            #expect(try await sim.provision().allEstablished)
+            #expect(try await sim.world.reenumerate([2: 0x09]))
+            let p = CryptoParameters(profile: .classic, rekeyAfterMs: 60_000, rekeyAfterMessages: 4096)
+            let second = try await sim.updateParameters(p)
+            #expect(second.allEstablished, "\(second.summary)")
+            #expect(second.packageVersion == 2)
+            #expect(await sim.world.pack.moduleAddress(0x02) == 0x09)
+            try await Self.expectTalking(sim, modules: [1, 2])
+        }
+    }
+
+    /// The pack reboots (its sessions and where its modules were are gone
+    /// with its RAM) and registers its modules again, module 2 under the id
+    /// it had moved to: the module's HELLO there brings its pair back.
+    @Test func packRebootThenReregistration() async throws {
+        try await withSimulation(makeConfig(modules: 2, "pack-reboot")) { sim in
+            #expect(try await sim.provision().allEstablished)
+            let stores = try Self.keyStoreFiles(sim).filter { !$0.key.hasSuffix(".boots") }
+            #expect(try await sim.world.reenumerate([2: 0x09]))
+            #expect(try await sim.rebootDevice("pack") == nil)
+            #expect(await sim.world.pack.moduleAddress(0x02) == 0x02)   // as provisioned, after a boot
+            #expect(try await sim.world.reenumerate([1: 0x01, 2: 0x09]))
+            _ = try await sim.runTraffic(seconds: 0.6)
+            let from = await sim.world.pack.counters.deliveredFrom
+            #expect(from.contains(0x01) && from.contains(0x02), "\(from)")
+            // Only the boot counter moved (written before use, PROTOCOL.md 6.5); no key store.
+            #expect(try Self.keyStoreFiles(sim).filter { !$0.key.hasSuffix(".boots") } == stores)
+        }
+    }
+
     @Test func broadcastAndUnassignedAreNotAddresses() async throws {
         try await withSimulation(makeConfig(modules: 1, "bad-id")) { (sim: PackSimulation) async throws in
             #expect(try await sim.provision().allEstablished)

@@ -142,14 +142,18 @@ actor BatteryModuleNode {
             handleEvents(s, now: now)
         }
         if let s = session {
-            if announcesLeft > 0, now &- nextAnnounce < 0x8000_0000 {
-                if s.established && !s.info.handshaking && announcesLeft < 4 {
-                    announcesLeft = 0
-                } else if !s.info.handshaking {
+            if announcesLeft > 0, now &- nextAnnounce < 0x8000_0000, !s.info.handshaking {
+                do {
+                    try s.start(now: now)
                     announcesLeft -= 1
                     nextAnnounce = now &+ 300
-                    try? s.start(now: now)
+                } catch .rateLimited {
+                    nextAnnounce = now &+ 50   // a HELLO went out just before: this one soon, not lost
+                } catch {
+                    announcesLeft -= 1
+                    nextAnnounce = now &+ 300
                 }
+                out += s.takeFrames()
             }
             if let e = s.poll(now: now), e != .timeout { _ = e }
             out += s.takeFrames()
@@ -198,6 +202,7 @@ actor BatteryModuleNode {
             case .cloneSuspected:
                 pending += guardState.record("clone_suspected", now: now, policy: policy, pair: "pack-\(name)").entries
             case .handshakeDone:
+                announcesLeft = 0   // the pack knows where this module is
                 pending.append(AuditEntry(event: "handshake_done", data: [
                     "device": .string(name), "pair": .string("pack-\(name)"),
                     "key_id": .string(CCore.hex(s.keyId))]))

@@ -115,8 +115,14 @@ actor PackControllerNode {
     }
 
     /// Sessions from the stored record: the app pair (this side is the
-    /// device) and one per module (this side is the controller).
-    private func buildSessions() {
+    /// device) and one per module (this side is the controller), each at
+    /// the module's provisioned id; with `keepingAddresses` (a new package
+    /// while running) a module pair stays where its module was heard last
+    /// (docs/PROTOCOL.md 6.7). A boot starts from the provisioned ids.
+    private func buildSessions(keepingAddresses: Bool = false) {
+        let previous = keepingAddresses ? Dictionary(uniqueKeysWithValues: pairAt.map { ($0.value, $0.key) }) : [:]
+        let known = keepingAddresses ? Set(moduleSessions.keys) : []
+        defer { if keepingAddresses { placeModules(previous: previous, known: known) } }
         appSession = nil
         moduleSessions = [:]
         pairAt = [:]
@@ -161,7 +167,8 @@ actor PackControllerNode {
                 continue
             }
             if reportTx.onFrame(f, now: now) { out += reportTx.sink.take(); continue }
-            if f.isExtended, let tx = forwardTx[XferIds.deviceId(f.id)], tx.onFrame(f, now: now) {
+            if f.isExtended, let tx = forwardTx[pairAt[XferIds.deviceId(f.id)] ?? XferIds.deviceId(f.id)],
+               tx.onFrame(f, now: now) {
                 out += tx.sink.take()
                 continue
             }
@@ -246,10 +253,10 @@ actor PackControllerNode {
                     "device": .string(name), "peer": .int(Int64(p.peerId)), "key_id": .string(CCore.hex(p.keyId)),
                     "secret_fingerprint": .string(p.fingerprint)]))
             }
-            // A new package replaces every pair: links start over.
+            // A new package replaces every pair: links start over (the modules stay where they are).
             links = [:]
             forwardTx = [:]
-            buildSessions()
+            buildSessions(keepingAddresses: true)
             return nil
         } catch {
             pending.append(AuditEntry(event: "package_rejected", data: [
@@ -291,7 +298,10 @@ actor PackControllerNode {
     }
 
     private func startForwardIfIdle(_ target: UInt8, now: UInt32) {
-        let tx = forwardTx[target] ?? XferSender(msgId: XferIds.down, deviceId: target)
+        // To the module where it is now (docs/PROTOCOL.md 6.7); the package names its provisioned id.
+        let address = moduleAddress(target) ?? target
+        let tx = forwardTx[target].flatMap { $0.deviceId == address || $0.isActive ? $0 : nil }
+            ?? XferSender(msgId: XferIds.down, deviceId: address)
         forwardTx[target] = tx
         guard !tx.isActive, var queue = forwardQueue[target], !queue.isEmpty else { return }
         let blob = queue.removeFirst()
@@ -651,6 +661,21 @@ actor PackControllerNode {
                 "device": .string(name), "pair": .string(pairName(id)), "at": .int(Int64(address)),
                 "reason": .string(reasonName(error))]))
             return []
+        }
+    }
+
+    /// After a new package: module pairs at the ids they were at (`previous`:
+    /// provisioned id -> address), a pair parked before stays parked, a new
+    /// pair starts at its provisioned id if that is free.
+    private func placeModules(previous: [UInt8: UInt8], known: Set<UInt8>) {
+        pairAt = [:]
+        for (peer, s) in moduleSessions.sorted(by: { $0.key < $1.key }) {
+            guard let address = previous[peer] else { continue }
+            if address != s.deviceId { try? s.readdress(to: address) }
+            pairAt[address] = peer
+        }
+        for peer in moduleSessions.keys.sorted() where previous[peer] == nil && !known.contains(peer) && pairAt[peer] == nil {
+            pairAt[peer] = peer
         }
     }
 
