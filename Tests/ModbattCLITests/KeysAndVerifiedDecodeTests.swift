@@ -87,7 +87,8 @@ struct KeysAndVerifiedDecodeTests {
         // The text form shows plaintexts and the verified handshakes.
         let text = try CLIRunner.run(["decode", "--keys", run.stores, run.log], timeout: 60)
         #expect(text.status == 0)
-        #expect(text.stdout.contains("=> decrypted STATUS d>c epoch 0 counter 1: "))
+        // (Which counters are STATUS depends on when each module's telemetry falls, i.e. on its id.)
+        #expect(text.stdout.contains("=> decrypted STATUS d>c epoch 0 counter "))
         #expect(text.stdout.contains("=> decrypted APP1 d>c epoch 0 counter "))   // a command acknowledgement
         #expect(text.stdout.contains("=> verified FINISH c>d: MAC verified, session keys derived"))
         #expect(text.stdout.contains("verified with 3 pair keys from \(run.stores)"))
